@@ -1,0 +1,661 @@
+//! Compilation: rule files -> a checked, immutable [`Plan`], with every error collected.
+
+mod jinja;
+mod mapping;
+
+use std::collections::HashMap;
+use std::fs;
+use std::ops::Range;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use crate::codes::Code;
+use crate::diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
+use crate::limits::Limits;
+use crate::plan::output::{OutNode, TargetError, split_target};
+use crate::plan::projection::Projection;
+use crate::plan::{Binding, BoolVocab, Expect, Jinja, Lookup, Plan, Policy, Rule, Schema, Target, TestCase};
+use crate::rules::{OneOrMany, RawFile, RawLimits, RawRule, RawTest, SStr};
+use jinja::{JinjaBuilder, resolve};
+use mapping::{Defaults, list};
+
+/// A successful compilation: the plan and the warnings found on the way.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The plan.
+    pub plan: Plan,
+    /// Warnings (the plan is usable).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Compiles rule files and folders (every `*.toml` below a folder, in path order).
+pub fn compile_paths<P: AsRef<FsPath>>(paths: &[P]) -> Result<Compiled, Diagnostics> {
+    let mut files = Vec::new();
+    let mut diags = Vec::new();
+    let mut root = None;
+    for p in paths {
+        let p = p.as_ref();
+        if p.is_dir() {
+            root.get_or_insert_with(|| p.to_path_buf());
+            let mut found = Vec::new();
+            collect_toml(p, &mut found);
+            found.sort();
+            files.extend(found);
+        } else {
+            root.get_or_insert_with(|| p.parent().map(FsPath::to_path_buf).unwrap_or_default());
+            files.push(p.to_path_buf());
+        }
+    }
+    let mut sources = Vec::new();
+    for f in files {
+        let name = f.display().to_string();
+        match fs::read_to_string(&f) {
+            Ok(text) => sources.push(SourceFile { name, text }),
+            Err(e) => {
+                let file = Arc::new(SourceFile { name: name.clone(), text: String::new() });
+                diags.push(Diagnostic::error(Code::Io, &file, 0..0, format!("cannot read {name}: {e}")));
+            }
+        }
+    }
+    if !diags.is_empty() {
+        return Err(Diagnostics(diags));
+    }
+    compile_sources(sources, root)
+}
+
+fn collect_toml(dir: &FsPath, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if p.is_dir() {
+            collect_toml(&p, out);
+        } else if p.extension().is_some_and(|x| x == "toml") {
+            out.push(p);
+        }
+    }
+}
+
+/// Compiles rule files given as text. `root` is the folder templates and schemas are read from
+/// and that template includes cannot leave (the rule file's folder when `None`).
+pub fn compile_sources(sources: Vec<SourceFile>, root: Option<PathBuf>) -> Result<Compiled, Diagnostics> {
+    let files: Vec<Arc<SourceFile>> = sources.into_iter().map(Arc::new).collect();
+    let mut diags = Vec::new();
+    let mut parsed = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        match toml::from_str::<RawFile>(&file.text) {
+            Ok(raw) => parsed.push((i, raw)),
+            Err(e) => diags.push(toml_error(file, &e)),
+        }
+    }
+    let fuel = Limits::default().template_fuel;
+    let mut builder = Builder {
+        jinja: JinjaBuilder::new(root.clone(), fuel),
+        root,
+        rules: Vec::new(),
+        by_name: HashMap::new(),
+        tables: Vec::new(),
+        projection: Projection::default(),
+        diags,
+        hasher: Sha256::new(),
+        parse_limits: None,
+    };
+    for (i, raw) in &parsed {
+        builder.file(&files[*i], *i, raw);
+    }
+    builder.finish(files)
+}
+
+fn toml_error(file: &Arc<SourceFile>, e: &toml::de::Error) -> Diagnostic {
+    let span = e.span().unwrap_or(0..0);
+    let message = e.message().trim().to_owned();
+    if message.starts_with("unknown field") {
+        let key = message.split('`').nth(1).unwrap_or("").to_owned();
+        let hint = message.split_once(", expected ").map_or_else(
+            || "remove the key".to_owned(),
+            |(_, expected)| format!("expected {expected}"),
+        );
+        return Diagnostic::error(Code::UnknownKey, file, span, format!("unknown key `{key}`")).with_hint(hint);
+    }
+    Diagnostic::error(Code::Toml, file, span, message).with_hint("see docs/rules.md for the rule file format")
+}
+
+/// The span of a spanned value.
+pub(crate) fn span<T>(s: &Spanned<T>) -> Range<usize> {
+    s.span()
+}
+
+/// TOML -> JSON (datetimes become their RFC 3339 text).
+pub(crate) fn json_of(v: &toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(a) => Value::Array(a.iter().map(json_of).collect()),
+        toml::Value::Table(t) => Value::Object(t.iter().map(|(k, v)| (k.clone(), json_of(v))).collect()),
+    }
+}
+
+/// Sorted-key JSON text of a TOML value: what the rule-set hash is computed from.
+fn normalized(v: &toml::Value) -> String {
+    fn sort(v: Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut entries: Vec<(String, Value)> = m.into_iter().map(|(k, v)| (k, sort(v))).collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                Value::Object(entries.into_iter().collect())
+            }
+            Value::Array(a) => Value::Array(a.into_iter().map(sort).collect()),
+            other => other,
+        }
+    }
+    sort(json_of(v)).to_string()
+}
+
+struct Builder {
+    jinja: JinjaBuilder,
+    root: Option<PathBuf>,
+    rules: Vec<Rule>,
+    by_name: HashMap<String, usize>,
+    tables: Vec<Lookup>,
+    projection: Projection,
+    diags: Vec<Diagnostic>,
+    hasher: Sha256,
+    parse_limits: Option<Limits>,
+}
+
+/// What compiling one rule needs to see and write.
+pub(crate) struct Ctx<'c> {
+    pub(crate) file: &'c Arc<SourceFile>,
+    pub(crate) dir: PathBuf,
+    pub(crate) root: Option<&'c FsPath>,
+    pub(crate) diags: &'c mut Vec<Diagnostic>,
+    pub(crate) tables: &'c [String],
+    pub(crate) bindings: Vec<String>,
+    pub(crate) used_bindings: &'c mut Vec<bool>,
+    pub(crate) limits: Limits,
+    pub(crate) projection: &'c mut Projection,
+    pub(crate) jinja: &'c mut JinjaBuilder,
+    pub(crate) hasher: &'c mut Sha256,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn error(&mut self, code: Code, at: Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
+        self.diags.push(Diagnostic::error(code, self.file, at, message).with_hint(hint));
+    }
+
+    pub(crate) fn warning(&mut self, code: Code, at: Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
+        self.diags.push(Diagnostic::warning(code, self.file, at, message).with_hint(hint));
+    }
+
+    pub(crate) fn error_count(&self) -> usize {
+        self.diags.iter().filter(|d| d.severity == Severity::Error).count()
+    }
+
+    /// Compiles an expression; its variables must be `input`, `context` or bindings.
+    pub(crate) fn expr(&mut self, raw: &SStr) -> Option<Jinja> {
+        let at = span(raw);
+        let (line, _) = self.file.line_col(at.start);
+        let name = format!("{}:{line}", self.file.name);
+        match self.jinja.expression(&name, raw.get_ref()) {
+            Ok(vars) => self.resolve(&name, &vars, at),
+            Err(e) => {
+                let s = e.range.map_or(at.clone(), |r| {
+                    let start = (at.start + 1 + r.start).min(at.end);
+                    start..(at.start + 1 + r.end).min(at.end).max(start)
+                });
+                self.error(Code::ExprSyntax, s, format!("invalid expression: {}", e.message), "see docs/rules.md, \"Expressions\"");
+                None
+            }
+        }
+    }
+
+    /// Compiles a template given as text.
+    pub(crate) fn template(&mut self, name: &str, text: String, at: Range<usize>) -> Option<Jinja> {
+        self.hasher.update(text.as_bytes());
+        match self.jinja.template(name, text.clone()) {
+            Ok(vars) => self.resolve(name, &vars, at),
+            Err(e) => {
+                let line = e.range.map(|r| text[..r.start.min(text.len())].matches('\n').count() + 1);
+                let message = match line {
+                    Some(l) => format!("template {name}, line {l}: {}", e.message),
+                    None => format!("template {name}: {}", e.message),
+                };
+                self.error(Code::TemplateSyntax, at, message, "see docs/rules.md, \"Templates\"");
+                None
+            }
+        }
+    }
+
+    fn resolve(&mut self, name: &str, vars: &[String], at: Range<usize>) -> Option<Jinja> {
+        let (jinja, unknown) = resolve(name, vars, &self.bindings);
+        for var in vars {
+            let mut parts = var.split('.');
+            if parts.next() == Some("input") {
+                self.projection.add_names(parts);
+            }
+        }
+        for (_, base) in &jinja.vars {
+            if let crate::plan::Base::Binding(i) = base {
+                self.used_bindings[*i] = true;
+            }
+        }
+        if !unknown.is_empty() {
+            let hint = format!(
+                "templates and expressions see `input`, `context`, the bindings defined above ({}) and `lookup(table, key)`",
+                list(&self.bindings)
+            );
+            self.error(Code::UnknownBinding, at, format!("unknown variable `{}`", unknown.join("`, `")), hint);
+            return None;
+        }
+        Some(jinja)
+    }
+
+    /// The name of a template file relative to the rules folder.
+    pub(crate) fn template_file(&mut self, raw: &SStr) -> Option<String> {
+        let full = self.dir.join(raw.get_ref());
+        let rel = match self.root {
+            Some(root) => full.strip_prefix(root).ok().map(FsPath::to_path_buf),
+            None => Some(full.clone()),
+        };
+        let safe = rel.as_ref().is_some_and(|r| r.components().all(|c| matches!(c, std::path::Component::Normal(_))));
+        match rel.filter(|_| safe) {
+            Some(r) => Some(r.to_string_lossy().replace('\\', "/")),
+            None => {
+                self.error(
+                    Code::TemplateSyntax,
+                    span(raw),
+                    format!("template `{}` is outside the rules folder", raw.get_ref()),
+                    "keep templates beside the rule files",
+                );
+                None
+            }
+        }
+    }
+
+    /// Reads a file named relative to the rule file (a template or a schema).
+    pub(crate) fn read_beside(&mut self, raw: &SStr) -> Option<String> {
+        let full = self.dir.join(raw.get_ref());
+        match fs::read_to_string(&full) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                self.error(Code::Io, span(raw), format!("cannot read {}: {e}", full.display()), "the path is relative to the rule file");
+                None
+            }
+        }
+    }
+}
+
+impl Builder {
+    fn file(&mut self, file: &Arc<SourceFile>, index: usize, raw: &RawFile) {
+        if let Ok(v) = toml::from_str::<toml::Value>(&file.text) {
+            self.hasher.update(normalized(&v).as_bytes());
+        }
+        let dir = FsPath::new(&file.name).parent().map(FsPath::to_path_buf).unwrap_or_default();
+        let file_limits = self.limits(file, raw.limits.as_ref(), Limits::default());
+        let first_table = self.tables.len();
+        for (name, table) in &raw.lookup {
+            let entries = table.entries.iter().map(|(k, v)| (k.clone(), json_of(v))).collect();
+            let default = table.default.as_ref().map(|d| json_of(d.get_ref()));
+            self.tables.push(Lookup { name: name.get_ref().clone(), entries, default });
+        }
+        let table_names: Vec<String> = self.tables[first_table..].iter().map(|t| t.name.clone()).collect();
+        let mut used_tables = vec![false; table_names.len()];
+        if raw.rules.is_empty() {
+            self.diags.push(
+                Diagnostic::error(Code::NoRules, file, 0..0, "the file defines no rule")
+                    .with_hint("add a `[[rule]]` table with a `name` and a `[rule.map]`"),
+            );
+        }
+        for rule in &raw.rules {
+            let limits = self.limits(file, rule.limits.as_ref(), file_limits);
+            self.rule(file, index, &dir, rule, limits, &table_names, &mut used_tables);
+        }
+        for ((name, _), used) in raw.lookup.iter().zip(&used_tables) {
+            if !used {
+                self.diags.push(
+                    Diagnostic::warning(Code::Unused, file, span(name), format!("lookup table `{}` is never used", name.get_ref()))
+                        .with_hint("use it with `lookup = \"NAME\"` or `lookup(\"NAME\", key)`, or remove it"),
+                );
+            }
+        }
+    }
+
+    fn limits(&mut self, file: &Arc<SourceFile>, raw: Option<&Spanned<RawLimits>>, base: Limits) -> Limits {
+        let Some(raw) = raw else { return base };
+        let mut l = base;
+        let r = raw.get_ref();
+        let mut set = |v: &Option<Spanned<i64>>, max: i64, name: &str| -> Option<u64> {
+            let v = v.as_ref()?;
+            let n = *v.get_ref();
+            if n < 1 || n > max {
+                self.diags.push(
+                    Diagnostic::error(Code::BadLimit, file, span(v), format!("`{name}` must be between 1 and {max}, not {n}"))
+                        .with_hint("see docs/rules.md, \"Limits\""),
+                );
+                return None;
+            }
+            Some(n as u64)
+        };
+        if let Some(n) = set(&r.path_depth, 1024, "path_depth") {
+            l.path_depth = n as usize;
+        }
+        if let Some(n) = set(&r.payload_bytes, 1 << 30, "payload_bytes") {
+            l.payload_bytes = n as usize;
+        }
+        if let Some(n) = set(&r.payload_depth, Limits::MAX_PAYLOAD_DEPTH as i64, "payload_depth") {
+            l.payload_depth = n as usize;
+        }
+        if let Some(n) = set(&r.template_fuel, 1 << 40, "template_fuel") {
+            l.template_fuel = n;
+        }
+        if let Some(n) = set(&r.template_bytes, 1 << 30, "template_bytes") {
+            l.template_bytes = n as usize;
+        }
+        l
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn rule(
+        &mut self,
+        file: &Arc<SourceFile>,
+        file_index: usize,
+        dir: &FsPath,
+        raw: &RawRule,
+        limits: Limits,
+        table_names: &[String],
+        used_tables: &mut [bool],
+    ) {
+        let name = raw.name.get_ref().clone();
+        if name.trim().is_empty() {
+            self.diags.push(Diagnostic::error(Code::BadOption, file, span(&raw.name), "a rule name cannot be empty"));
+        } else if let Some(&other) = self.by_name.get(&name) {
+            let first = &self.files_name_of(other);
+            self.diags.push(
+                Diagnostic::error(Code::DuplicateRule, file, span(&raw.name), format!("a rule named `{name}` already exists"))
+                    .with_hint(format!("first defined in {first}; rule names must be unique across the loaded files")),
+            );
+        }
+        let errors_before = self.diags.iter().filter(|d| d.severity == Severity::Error).count();
+        let mut used_bindings: Vec<bool> = Vec::new();
+        let mut lets = Vec::new();
+        let mut maps = Vec::new();
+        let mut output = OutNode::Object(Vec::new());
+        let when;
+        let (output_schema, input_schema, passthrough, tests);
+        {
+            let mut cx = Ctx {
+                file,
+                dir: dir.to_path_buf(),
+                root: self.root.as_deref(),
+                diags: &mut self.diags,
+                tables: table_names,
+                bindings: Vec::new(),
+                used_bindings: &mut used_bindings,
+                limits,
+                projection: &mut self.projection,
+                jinja: &mut self.jinja,
+                hasher: &mut self.hasher,
+            };
+            let on_missing = cx.policy(raw.on_missing.as_ref(), Policy::Fallback);
+            let on_null = cx.policy(raw.on_null.as_ref(), Policy::Fallback);
+            let on_error = cx.policy(raw.on_error.as_ref(), Policy::Fail);
+            let strict = match raw.cast_mode.as_ref() {
+                None => false,
+                Some(m) if m.get_ref() == "strict" => true,
+                Some(m) if m.get_ref() == "lenient" => false,
+                Some(m) => {
+                    cx.error(Code::BadOption, span(m), format!("unknown cast_mode `{}`", m.get_ref()), "valid: lenient, strict");
+                    false
+                }
+            };
+            let mut vocab = BoolVocab::default();
+            if let Some(t) = &raw.truthy {
+                vocab.truthy = t.clone();
+            }
+            if let Some(f) = &raw.falsy {
+                vocab.falsy = f.clone();
+            }
+            let defaults = Defaults { on_missing, on_null, on_error, strict, vocab: Arc::new(vocab) };
+            passthrough = match raw.output.as_ref() {
+                None => false,
+                Some(o) if o.get_ref() == "strict" => false,
+                Some(o) if o.get_ref() == "passthrough" => true,
+                Some(o) => {
+                    cx.error(Code::BadOption, span(o), format!("unknown output mode `{}`", o.get_ref()), "valid: strict, passthrough");
+                    false
+                }
+            };
+            if passthrough {
+                cx.projection.whole = true;
+            }
+            when = raw.when.as_ref().and_then(|c| cx.cond(c));
+
+            for (bname, m) in &raw.lets {
+                let n = bname.get_ref();
+                let ident = n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !ident || ["input", "context", "lookup"].contains(&n.as_str()) {
+                    cx.error(
+                        Code::BadBindingName,
+                        span(bname),
+                        format!("`{n}` cannot name a binding"),
+                        "use an identifier (letters, digits, `_`) other than input, context and lookup",
+                    );
+                    continue;
+                }
+                let compiled = cx.mapping(m, span(bname), &format!("let {n}"), &defaults);
+                if let Some(l) = m.lookup.as_ref().and_then(|l| table_names.iter().position(|t| t == l.get_ref())) {
+                    used_tables[l] = true;
+                }
+                cx.bindings.push(n.clone());
+                cx.used_bindings.push(false);
+                if let Some(mapping) = compiled {
+                    lets.push(Binding { name: n.clone(), mapping });
+                }
+            }
+            for (target, alts) in &raw.map {
+                let at = span(target);
+                let slot = maps.len();
+                match split_target(target.get_ref()) {
+                    Err(_) => cx.error(
+                        Code::BadTarget,
+                        at.clone(),
+                        format!("`{}` is not a target", target.get_ref()),
+                        "a target is `field`, `a.b.c` or `$` (the whole output)",
+                    ),
+                    Ok(names) => {
+                        if let Err(TargetError::Conflict(other)) = output.insert(&names, slot) {
+                            let other: &Target = &maps[other];
+                            cx.error(
+                                Code::BadTarget,
+                                at.clone(),
+                                format!("target `{}` overlaps target `{}`", target.get_ref(), other.name),
+                                "a target cannot be inside another target's value",
+                            );
+                        }
+                    }
+                }
+                let alternatives = alts.as_slice();
+                let mut compiled = Vec::new();
+                for (i, m) in alternatives.iter().enumerate() {
+                    if i + 1 < alternatives.len() && m.when.is_none() {
+                        cx.warning(
+                            Code::Unreachable,
+                            at.clone(),
+                            format!("alternative {} of `{}` always applies, so the ones after it never do", i + 1, target.get_ref()),
+                            "give it a `when`, or move it last",
+                        );
+                    }
+                    if let Some(l) = m.lookup.as_ref().and_then(|l| table_names.iter().position(|t| t == l.get_ref())) {
+                        used_tables[l] = true;
+                    }
+                    if let Some(m) = cx.mapping(m, at.clone(), target.get_ref(), &defaults) {
+                        compiled.push(m);
+                    }
+                }
+                maps.push(Target { name: target.get_ref().clone(), alternatives: compiled });
+            }
+            if raw.map.is_empty() && !passthrough {
+                cx.error(Code::Source, span(&raw.name), format!("rule `{name}` maps nothing"), "add a `[rule.map]` table");
+            }
+            output_schema = raw.output_schema.as_ref().and_then(|s| schema(&mut cx, s));
+            input_schema = raw.input_schema.as_ref().and_then(|s| schema(&mut cx, s));
+            if input_schema.is_some() {
+                cx.projection.whole = true;
+            }
+            tests = raw.test.iter().filter_map(|t| test(&mut cx, t)).collect::<Vec<_>>();
+            let unused: Vec<usize> = (0..cx.used_bindings.len()).filter(|i| !cx.used_bindings[*i]).collect();
+            for i in unused {
+                {
+                    if let Some((bname, _)) = raw.lets.get_index(i) {
+                        let msg = format!("binding `{}` is never used", bname.get_ref());
+                        cx.warning(Code::Unused, span(bname), msg, "read it with `from`, in an expression, or remove it");
+                    }
+                }
+            }
+        }
+        // Templates and expressions may call lookup(); count their tables as used.
+        if raw.map.values().flat_map(OneOrMany::as_slice).chain(raw.lets.values()).any(|m| m.expr.is_some() || m.template.is_some() || m.template_file.is_some()) {
+            used_tables.iter_mut().for_each(|u| *u = true);
+        }
+        let errors_after = self.diags.iter().filter(|d| d.severity == Severity::Error).count();
+        if errors_after > errors_before {
+            return;
+        }
+        self.parse_limits = Some(match self.parse_limits {
+            None => limits,
+            Some(p) => Limits {
+                payload_bytes: p.payload_bytes.max(limits.payload_bytes),
+                payload_depth: p.payload_depth.max(limits.payload_depth),
+                template_fuel: p.template_fuel.max(limits.template_fuel),
+                template_bytes: p.template_bytes.max(limits.template_bytes),
+                path_depth: p.path_depth.max(limits.path_depth),
+            },
+        });
+        self.by_name.insert(name.clone(), self.rules.len());
+        self.rules.push(Rule {
+            name,
+            description: raw.description.clone(),
+            file: file_index,
+            when,
+            lets,
+            maps,
+            output,
+            passthrough,
+            output_schema,
+            input_schema,
+            limits,
+            tests,
+        });
+    }
+
+    fn files_name_of(&self, rule: usize) -> String {
+        format!("rule #{}", rule + 1)
+    }
+
+    fn finish(mut self, files: Vec<Arc<SourceFile>>) -> Result<Compiled, Diagnostics> {
+        let errors = self.diags.iter().any(|d| d.severity == Severity::Error);
+        if errors {
+            return Err(Diagnostics(self.diags));
+        }
+        self.jinja.add_lookups(&self.tables);
+        let parse_limits = self.parse_limits.unwrap_or_default();
+        self.jinja.env.set_fuel(Some(parse_limits.template_fuel));
+        self.projection.finish();
+        let hash = self.hasher.finalize();
+        let hash: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let plan = Plan {
+            rules: self.rules,
+            by_name: self.by_name,
+            tables: self.tables,
+            projection: self.projection,
+            env: self.jinja.env,
+            parse_limits,
+            files,
+            hash,
+        };
+        Ok(Compiled { plan, warnings: self.diags })
+    }
+}
+
+fn schema(cx: &mut Ctx<'_>, raw: &SStr) -> Option<Schema> {
+    let text = cx.read_beside(raw)?;
+    cx.hasher.update(text.as_bytes());
+    let json: Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            cx.error(Code::SchemaInvalid, span(raw), format!("{} is not JSON: {e}", raw.get_ref()), "a schema is a JSON file");
+            return None;
+        }
+    };
+    match jsonschema::validator_for(&json) {
+        Ok(validator) => Some(Schema { file: raw.get_ref().clone(), validator }),
+        Err(e) => {
+            cx.error(Code::SchemaInvalid, span(raw), format!("{} is not a valid JSON Schema: {e}", raw.get_ref()), "see https://json-schema.org/draft/2020-12");
+            None
+        }
+    }
+}
+
+fn test(cx: &mut Ctx<'_>, t: &RawTest) -> Option<TestCase> {
+    let at = span(&t.name);
+    let (line, _) = cx.file.line_col(at.start);
+    let input = match (&t.input, &t.input_json) {
+        (Some(table), None) => json_of(&toml::Value::Table(table.clone())).to_string(),
+        (None, Some(text)) => text.clone(),
+        _ => {
+            cx.error(Code::BadTest, at, "a test needs exactly one of `input` and `input_json`", "input_json may hold any text, even invalid JSON");
+            return None;
+        }
+    };
+    let context = match &t.context_json {
+        None => None,
+        Some(text) => match serde_json::from_str(text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                cx.error(Code::BadTest, at, format!("context_json is not JSON: {e}"), "give the gateway context as JSON text");
+                return None;
+            }
+        },
+    };
+    let expect = match (&t.expect, &t.expect_json, &t.expect_error, t.expect_no_rule) {
+        (Some(table), None, None, None) => Expect::Output(json_of(&toml::Value::Table(table.clone()))),
+        (None, Some(text), None, None) => match serde_json::from_str(text) {
+            Ok(v) => Expect::Output(v),
+            Err(e) => {
+                cx.error(Code::BadTest, at, format!("expect_json is not JSON: {e}"), "give the expected output as JSON text");
+                return None;
+            }
+        },
+        (None, None, Some(code), None) => {
+            match crate::Code::ALL.iter().find(|c| c.to_string() == *code || c.slug() == code) {
+                Some(c) => Expect::Error(*c),
+                None => {
+                    cx.error(Code::BadTest, at, format!("unknown error code `{code}`"), "see docs/errors.md");
+                    return None;
+                }
+            }
+        }
+        (None, None, None, Some(true)) => Expect::NoRule,
+        _ => {
+            cx.error(
+                Code::BadTest,
+                at,
+                "a test needs exactly one of `expect`, `expect_json`, `expect_error` and `expect_no_rule = true`",
+                "see docs/rules.md, \"Tests\"",
+            );
+            return None;
+        }
+    };
+    Some(TestCase { name: t.name.get_ref().clone(), input, context, expect, location: (cx.file.name.clone(), line) })
+}

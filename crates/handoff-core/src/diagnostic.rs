@@ -1,0 +1,183 @@
+//! Compile diagnostics: code, message, file:line:column, hint, and their rendering.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
+use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term::{self, termcolor};
+
+use crate::codes::Code;
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The rule file cannot be compiled.
+    Error,
+    /// The rule compiles, but something in it is probably a mistake.
+    Warning,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
+/// A rule file as read: its display name and its text, shared by its diagnostics.
+#[derive(Debug)]
+pub struct SourceFile {
+    /// The path the file was read from, as given.
+    pub name: String,
+    /// The whole text.
+    pub text: String,
+}
+
+impl SourceFile {
+    /// The 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..floor_char_boundary(&self.text, offset)];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        (line, before[line_start..].chars().count() + 1)
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// One problem found while compiling rule files.
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// The stable code, documented in `docs/errors.md`.
+    pub code: Code,
+    /// What is wrong, lower-case, without a trailing period.
+    pub message: String,
+    /// How to fix it, when there is something useful to say.
+    pub hint: Option<String>,
+    /// The file the problem is in.
+    pub file: Arc<SourceFile>,
+    /// Byte range in the file.
+    pub span: Range<usize>,
+}
+
+impl Diagnostic {
+    /// A new error at `span` of `file`.
+    pub fn error(code: Code, file: &Arc<SourceFile>, span: Range<usize>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            hint: None,
+            file: Arc::clone(file),
+            span,
+        }
+    }
+
+    /// A new warning at `span` of `file`.
+    pub fn warning(code: Code, file: &Arc<SourceFile>, span: Range<usize>, message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, file, span, message) }
+    }
+
+    /// Adds a hint.
+    #[must_use]
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// 1-based line and column of the start of the span.
+    pub fn line_col(&self) -> (usize, usize) {
+        self.file.line_col(self.span.start)
+    }
+
+    /// Renders the diagnostic like a compiler: the one-line header, the source line with a caret
+    /// under the span, and the hint. `color` adds ANSI colours.
+    pub fn render(&self, color: bool) -> String {
+        let file = SimpleFile::new(self.file.name.as_str(), self.file.text.as_str());
+        let end = self.span.end.max(self.span.start).min(self.file.text.len());
+        let start = self.span.start.min(end);
+        let mut cs = match self.severity {
+            Severity::Error => CsDiagnostic::error(),
+            Severity::Warning => CsDiagnostic::warning(),
+        }
+        .with_code(self.code.to_string())
+        .with_message(&self.message)
+        .with_labels(vec![Label::primary((), start..end)]);
+        if let Some(hint) = &self.hint {
+            cs = cs.with_notes(vec![format!("hint: {hint}")]);
+        }
+        let mut buf = if color { termcolor::Buffer::ansi() } else { termcolor::Buffer::no_color() };
+        let config = term::Config::default();
+        // Rendering into memory cannot fail on I/O; a failure would only mean a bad span, and
+        // then the one-line form below is still printed.
+        let _ = term::emit(&mut buf, &config, &file, &cs);
+        let body = String::from_utf8_lossy(buf.as_slice()).into_owned();
+        format!("{self}\n{body}")
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    /// The one-line form: `path:LINE:COL: error[CODE]: message`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (line, col) = self.line_col();
+        write!(f, "{}:{line}:{col}: {}[{}]: {}", self.file.name, self.severity, self.code, self.message)
+    }
+}
+
+/// Every error (and warning) found while compiling; returned when compilation fails.
+#[derive(Debug, Clone, Default)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// The errors only.
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| d.severity == Severity::Error)
+    }
+
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.errors().next().is_some()
+    }
+
+    /// Renders every diagnostic (see [`Diagnostic::render`]).
+    pub fn render(&self, color: bool) -> String {
+        self.0.iter().map(|d| d.render(color)).collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters() {
+        let file = SourceFile { name: "x.toml".into(), text: "a = 1\nbé = \"x\"\n".into() };
+        assert_eq!(file.line_col(0), (1, 1));
+        assert_eq!(file.line_col(6), (2, 1));
+        // "bé" is 3 bytes; the "=" after "bé " is the 4th character.
+        assert_eq!(file.line_col(10), (2, 4));
+    }
+}

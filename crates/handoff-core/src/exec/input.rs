@@ -1,0 +1,225 @@
+//! Projected parsing: deserialize only the parts of a payload the plan reads.
+//!
+//! Members and elements outside the projection are skipped by serde_json's `IgnoredAny`
+//! (a byte scan that builds nothing and does not recurse), so the cost of a payload grows with
+//! what the rules read, not with its size.
+
+use std::cell::Cell;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+use crate::codes::Code;
+use crate::error::Error;
+use crate::plan::projection::Projection;
+
+/// A parsed payload: the projected value and the deepest nesting seen in it.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    pub(crate) value: Value,
+    pub(crate) depth: usize,
+}
+
+/// Parses `bytes` (after a UTF-8 byte-order mark, if any) keeping only what `proj` reads.
+pub(crate) fn parse(bytes: &[u8], proj: &Projection, max_bytes: usize, max_depth: usize) -> Result<Parsed, Error> {
+    if bytes.len() > max_bytes {
+        return Err(Error::new(
+            Code::PayloadTooLarge,
+            format!("payload is {} bytes, the limit is {max_bytes}", bytes.len()),
+        ));
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let state = State { limit: max_depth, seen: Cell::new(0), too_deep: Cell::new(false) };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let result = Seed { proj, depth: 0, state: &state }.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    match result {
+        Ok(value) => Ok(Parsed { value, depth: state.seen.get() }),
+        Err(_) if state.too_deep.get() => Err(Error::new(
+            Code::PayloadTooDeep,
+            format!("payload nests deeper than {max_depth} levels"),
+        )),
+        Err(e) => Err(Error::new(Code::InvalidJson, format!("invalid JSON: {e}"))),
+    }
+}
+
+struct State {
+    limit: usize,
+    seen: Cell<usize>,
+    too_deep: Cell<bool>,
+}
+
+impl State {
+    fn enter<E: de::Error>(&self, depth: usize) -> Result<(), E> {
+        if depth > self.limit {
+            self.too_deep.set(true);
+            return Err(E::custom("payload too deep"));
+        }
+        if depth > self.seen.get() {
+            self.seen.set(depth);
+        }
+        Ok(())
+    }
+}
+
+/// Builds the value at one node of the projection; `proj.whole` builds everything below.
+#[derive(Clone, Copy)]
+struct Seed<'p, 's> {
+    proj: &'p Projection,
+    depth: usize,
+    state: &'s State,
+}
+
+impl<'de> DeserializeSeed<'de> for Seed<'_, '_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Seed<'_, '_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let depth = self.depth + 1;
+        self.state.enter(depth)?;
+        let child = if self.proj.whole { Some(self.proj) } else { self.proj.element() };
+        let mut out = Vec::new();
+        match child {
+            Some(proj) => {
+                while let Some(v) = seq.next_element_seed(Seed { proj, depth, state: self.state })? {
+                    out.push(v);
+                }
+            }
+            None => while seq.next_element::<IgnoredAny>()?.is_some() {},
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let depth = self.depth + 1;
+        self.state.enter(depth)?;
+        let mut out = Map::new();
+        while let Some(key) = map.next_key_seed(Key(self.proj))? {
+            match key {
+                Some((name, proj)) => {
+                    let v = map.next_value_seed(Seed { proj, depth, state: self.state })?;
+                    out.insert(name, v);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Reads a member name and decides whether its value is built (and with which projection).
+struct Key<'p>(&'p Projection);
+
+impl<'de, 'p> DeserializeSeed<'de> for Key<'p> {
+    type Value = Option<(String, &'p Projection)>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de, 'p> Visitor<'de> for Key<'p> {
+    type Value = Option<(String, &'p Projection)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        if self.0.whole {
+            return Ok(Some((v.to_owned(), self.0)));
+        }
+        Ok(self.0.member(v).map(|p| (v.to_owned(), p)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::path::Path;
+    use serde_json::json;
+
+    fn projection(paths: &[&str]) -> Projection {
+        let mut p = Projection::default();
+        for path in paths {
+            p.add_path(&Path::compile(path).unwrap().segments);
+        }
+        p.finish();
+        p
+    }
+
+    #[test]
+    fn keeps_only_what_is_read() {
+        let p = projection(&["$.a.b", "$.list[*].x"]);
+        let text = br#"{"a":{"b":[1,{"z":2}],"c":"skip"},"list":[{"x":1,"y":2},{"y":3}],"noise":{"deep":[[[1]]]}}"#;
+        let parsed = parse(text, &p, 1 << 20, 64).unwrap();
+        assert_eq!(parsed.value, json!({"a": {"b": [1, {"z": 2}]}, "list": [{"x": 1}, {}]}));
+    }
+
+    #[test]
+    fn whole_projection_equals_serde_json() {
+        let text = br#"{"a":[1,2.5,"x",null,true,{"b":{}}],"dup":1,"dup":2}"#;
+        let parsed = parse(text, &Projection::everything(), 1 << 20, 64).unwrap();
+        assert_eq!(parsed.value, serde_json::from_slice::<Value>(text).unwrap());
+        assert_eq!(parsed.depth, 3);
+    }
+
+    #[test]
+    fn limits_and_bad_input_are_errors() {
+        let p = Projection::everything();
+        assert_eq!(parse(b"[[[[1]]]]", &p, 100, 3).unwrap_err().code(), Code::PayloadTooDeep);
+        assert_eq!(parse(b"[1, 2]", &p, 3, 64).unwrap_err().code(), Code::PayloadTooLarge);
+        assert_eq!(parse(b"{\"a\": 1", &p, 100, 64).unwrap_err().code(), Code::InvalidJson);
+        assert_eq!(parse(b"{} x", &p, 100, 64).unwrap_err().code(), Code::InvalidJson);
+        assert_eq!(parse(b"\"\xff\"", &p, 100, 64).unwrap_err().code(), Code::InvalidJson);
+        assert_eq!(parse(b"\xEF\xBB\xBF{}", &p, 100, 64).unwrap().value, json!({}));
+    }
+
+    #[test]
+    fn skipped_parts_may_nest_deeply_without_recursion() {
+        let p = projection(&["$.a"]);
+        let bomb = format!("{{\"a\":1,\"b\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(parse(bomb.as_bytes(), &p, 1 << 20, 64).unwrap().value, json!({"a": 1}));
+    }
+}

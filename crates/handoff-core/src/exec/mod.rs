@@ -1,0 +1,598 @@
+//! Execution: one payload through a plan. The hot path: no rule parsing, few allocations.
+
+pub(crate) mod cast;
+pub(crate) mod input;
+mod jinja;
+
+/// The variable an expression's wrapper template sets.
+pub(crate) fn jinja_result_var() -> &'static str {
+    jinja::RESULT_VAR
+}
+
+use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+
+use crate::codes::Code;
+use crate::error::Error;
+use crate::plan::output::Filled;
+use crate::plan::path::{Nodes, Path};
+use crate::plan::{Base, CmpOp, Cond, Mapping, NowFormat, Plan, Policy, Rule, Schema, Select, Source};
+
+/// What a transform did with a payload that did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<'p> {
+    /// The rule of this name wrote the output.
+    Transformed {
+        /// The rule's name.
+        rule: &'p str,
+    },
+    /// No rule's condition holds; nothing was written.
+    NoRule {
+        /// Which conditions were tried.
+        reason: String,
+    },
+}
+
+impl Plan {
+    /// Transforms a raw payload with the first rule whose condition holds, appending the output
+    /// JSON to `out` (nothing is appended when no rule applies or the transform fails).
+    pub fn transform(&self, payload: &[u8], context: Option<&Value>, out: &mut Vec<u8>) -> Result<Outcome<'_>, Error> {
+        self.transform_impl(None, payload, context, out)
+    }
+
+    /// Transforms a raw payload with the named rule (its condition, if any, must hold).
+    pub fn transform_rule(
+        &self,
+        rule: &str,
+        payload: &[u8],
+        context: Option<&Value>,
+        out: &mut Vec<u8>,
+    ) -> Result<Outcome<'_>, Error> {
+        self.transform_impl(Some(rule), payload, context, out)
+    }
+
+    /// Like [`Plan::transform`] (or [`Plan::transform_rule`] with `Some(rule)`), returning
+    /// the output as a `Value`.
+    pub fn transform_value(
+        &self,
+        rule: Option<&str>,
+        payload: &[u8],
+        context: Option<&Value>,
+    ) -> Result<(Outcome<'_>, Option<Value>), Error> {
+        let mut out = Vec::new();
+        let outcome = self.transform_impl(rule, payload, context, &mut out)?;
+        let value = match outcome {
+            Outcome::Transformed { .. } => Some(
+                serde_json::from_slice(&out)
+                    .map_err(|e| Error::new(Code::InvalidJson, format!("output is not JSON: {e}")))?,
+            ),
+            Outcome::NoRule { .. } => None,
+        };
+        Ok((outcome, value))
+    }
+
+    fn transform_impl(
+        &self,
+        rule: Option<&str>,
+        payload: &[u8],
+        context: Option<&Value>,
+        out: &mut Vec<u8>,
+    ) -> Result<Outcome<'_>, Error> {
+        let named = match rule {
+            Some(name) => Some(
+                *self
+                    .by_name
+                    .get(name)
+                    .ok_or_else(|| Error::new(Code::UnknownRule, format!("there is no rule named `{name}`")))?,
+            ),
+            None => None,
+        };
+        let limits = named.map_or(&self.parse_limits, |i| &self.rules[i].limits);
+        let parsed = input::parse(payload, &self.projection, limits.payload_bytes, limits.payload_depth)?;
+        let candidates: &[Rule] = match named {
+            Some(i) => std::slice::from_ref(&self.rules[i]),
+            None => &self.rules,
+        };
+        for rule in candidates {
+            let frame = Frame::new(self, rule, &parsed.value, context);
+            let applies = match &rule.when {
+                Some(c) => frame.holds(c).map_err(|e| e.with_rule(&rule.name))?,
+                None => true,
+            };
+            if !applies {
+                continue;
+            }
+            check_rule_limits(rule, payload.len(), parsed.depth)?;
+            frame.run(out).map_err(|e| e.with_rule(&rule.name))?;
+            return Ok(Outcome::Transformed { rule: &rule.name });
+        }
+        let tried: Vec<&str> = candidates.iter().map(|r| r.name.as_str()).collect();
+        Ok(Outcome::NoRule { reason: format!("the condition of no rule holds (tried {})", tried.join(", ")) })
+    }
+}
+
+fn check_rule_limits(rule: &Rule, bytes: usize, depth: usize) -> Result<(), Error> {
+    if bytes > rule.limits.payload_bytes {
+        return Err(Error::new(
+            Code::PayloadTooLarge,
+            format!("payload is {bytes} bytes, the limit is {}", rule.limits.payload_bytes),
+        )
+        .with_rule(&rule.name));
+    }
+    if depth > rule.limits.payload_depth {
+        return Err(Error::new(
+            Code::PayloadTooDeep,
+            format!("payload nests deeper than {} levels", rule.limits.payload_depth),
+        )
+        .with_rule(&rule.name));
+    }
+    Ok(())
+}
+
+/// A value on its way through a mapping.
+enum Val<'a> {
+    Missing,
+    One(Cow<'a, Value>),
+    /// The nodes a multi-node selection kept, not yet copied into an array.
+    Nodes(Vec<&'a Value>),
+}
+
+impl Val<'_> {
+    fn into_owned<'b>(self) -> Val<'b> {
+        match self {
+            Val::Missing => Val::Missing,
+            Val::One(v) => Val::One(Cow::Owned(v.into_owned())),
+            Val::Nodes(n) => Val::One(Cow::Owned(Value::Array(n.into_iter().cloned().collect()))),
+        }
+    }
+}
+
+/// Why a mapping has no value; turned into an [`Error`] only when the policy says fail.
+enum Problem {
+    Missing,
+    Null,
+    Cast(&'static str, String),
+    Other(Error),
+}
+
+/// A binding's or the input's value: borrowed for the whole call, or only from the frame.
+enum BaseRef<'a, 'f> {
+    Long(&'a Value),
+    Short(&'f Value),
+}
+
+impl<'f> BaseRef<'_, 'f> {
+    fn get(&self) -> &Value {
+        match self {
+            BaseRef::Long(v) => v,
+            BaseRef::Short(v) => v,
+        }
+    }
+}
+
+/// The state of one rule's run on one payload.
+pub(crate) struct Frame<'a> {
+    pub(crate) plan: &'a Plan,
+    rule: &'a Rule,
+    pub(crate) input: &'a Value,
+    pub(crate) context: Option<&'a Value>,
+    pub(crate) bindings: Vec<Option<Cow<'a, Value>>>,
+}
+
+impl<'a> Frame<'a> {
+    fn new(plan: &'a Plan, rule: &'a Rule, input: &'a Value, context: Option<&'a Value>) -> Self {
+        Frame { plan, rule, input, context, bindings: Vec::new() }
+    }
+
+    /// Runs the rule's bindings and mappings and writes the output.
+    fn run(mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+        let rule = self.rule;
+        if let Some(schema) = &rule.input_schema {
+            validate(schema, self.input, Code::InputSchema)?;
+        }
+        self.bindings.reserve(rule.lets.len());
+        for b in &rule.lets {
+            let v = self.mapping(&b.mapping).map_err(|e| e.with_target(&format!("let {}", b.name)))?;
+            self.bindings.push(v.flatten());
+        }
+        let mut slots: Vec<Option<Cow<'a, Value>>> = Vec::with_capacity(rule.maps.len());
+        for t in &rule.maps {
+            let mut slot = None;
+            for m in &t.alternatives {
+                if let Some(v) = self.mapping(m).map_err(|e| e.with_target(&t.name))? {
+                    slot = v;
+                    break;
+                }
+            }
+            slots.push(slot);
+        }
+        let start = out.len();
+        let written = if rule.passthrough || rule.output_schema.is_some() {
+            let mut value = if rule.passthrough { self.input.clone() } else { Value::Null };
+            if rule.passthrough {
+                rule.output.merge_into(&mut value, &slots);
+            } else {
+                value = rule.output.to_value(&slots);
+            }
+            if let Some(schema) = &rule.output_schema {
+                validate(schema, &value, Code::OutputSchema)?;
+            }
+            serde_json::to_writer(&mut *out, &value)
+        } else {
+            serde_json::to_writer(&mut *out, &Filled { node: &rule.output, slots: &slots })
+        };
+        written.map_err(|e| {
+            out.truncate(start);
+            Error::new(Code::InvalidJson, format!("cannot write the output: {e}"))
+        })
+    }
+
+    /// One mapping: `None` when its condition does not hold, `Some(None)` when it skips.
+    fn mapping(&self, m: &'a Mapping) -> Result<Option<Option<Cow<'a, Value>>>, Error> {
+        if let Some(c) = &m.when {
+            if !self.holds(c)? {
+                return Ok(None);
+            }
+        }
+        let label = || match &m.source {
+            Source::Path(_, p) => Some(p.text.as_str()),
+            Source::Expr(j) | Source::Template(j) => Some(j.name.as_str()),
+            _ => None,
+        };
+        let with_path = |e: Error| match label() {
+            Some(p) => e.with_path(p),
+            None => e,
+        };
+        let problem = match self.value(m) {
+            Ok(Val::Missing) => Problem::Missing,
+            Ok(Val::One(v)) if v.is_null() => Problem::Null,
+            Ok(Val::One(v)) => match cast::cast(v, m.cast, m.strict, &m.vocab) {
+                Ok(v) => return Ok(Some(Some(v))),
+                Err((reason, v)) => Problem::Cast(reason, preview(&v)),
+            },
+            Ok(Val::Nodes(_)) => unreachable!("value() materializes node lists"),
+            Err(e) => Problem::Other(e),
+        };
+        let (policy, error) = match problem {
+            Problem::Missing if m.required || m.on_missing == Policy::Fail => {
+                (Policy::Fail, Some(Error::new(Code::Missing, "a required value is missing")))
+            }
+            Problem::Missing => (m.on_missing, None),
+            Problem::Null if m.required || m.on_null == Policy::Fail => {
+                (Policy::Fail, Some(Error::new(Code::Null, "a required value is null")))
+            }
+            Problem::Null => (m.on_null, None),
+            Problem::Cast(reason, shown) => {
+                let message = format!("cannot cast {shown} to {}: {reason}", m.cast.name());
+                (m.on_error, Some(Error::new(Code::CastFailed, message)))
+            }
+            Problem::Other(e) => (m.on_error, Some(e)),
+        };
+        Ok(Some(match policy {
+            Policy::Fallback => m.fallback.as_ref().map(Cow::Borrowed),
+            Policy::Skip => None,
+            Policy::Null => Some(Cow::Owned(Value::Null)),
+            Policy::Fail => return Err(with_path(error.unwrap_or_else(|| Error::new(Code::Missing, "failed")))),
+        }))
+    }
+
+    /// The source of a mapping, selected and run through its steps, before policy and cast.
+    fn value(&self, m: &'a Mapping) -> Result<Val<'a>, Error> {
+        let mut v = match &m.source {
+            Source::Path(base, path) => match self.base(*base) {
+                None => select(None, &m.select)?,
+                Some(BaseRef::Long(root)) => select(path.query(root), &m.select)?,
+                Some(BaseRef::Short(root)) => select(path.query(root), &m.select)?.into_owned(),
+            },
+            Source::Base(base) => match self.base(*base) {
+                None => Val::Missing,
+                Some(BaseRef::Long(v)) => Val::One(Cow::Borrowed(v)),
+                Some(BaseRef::Short(v)) => Val::One(Cow::Owned(v.clone())),
+            },
+            Source::Value(v) => Val::One(Cow::Borrowed(v)),
+            Source::Expr(j) => jinja::eval(self, j)?.map_or(Val::Missing, |v| Val::One(Cow::Owned(v))),
+            Source::Template(j) => Val::One(Cow::Owned(jinja::render(self, j)?)),
+            Source::Now(format) => Val::One(Cow::Owned(now(*format))),
+        };
+        if let Some(to) = &m.to_object {
+            v = match v {
+                Val::Missing => Val::Missing,
+                Val::Nodes(nodes) => Val::One(Cow::Owned(to_object(to, nodes.iter().copied()))),
+                Val::One(v) => match v.as_ref() {
+                    Value::Array(items) => Val::One(Cow::Owned(to_object(to, items.iter()))),
+                    other => {
+                        return Err(Error::new(
+                            Code::StepFailed,
+                            format!("to_object needs an array of objects, got {}", cast::kind(other)),
+                        ));
+                    }
+                },
+            };
+        }
+        if let Some(t) = m.lookup {
+            let table = &self.plan.tables[t];
+            let hit = match &v {
+                Val::One(key) => match key.as_ref() {
+                    Value::String(s) => table.entries.get(s.as_str()),
+                    Value::Number(_) | Value::Bool(_) => table.entries.get(&key.to_string()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            v = match hit.or(table.default.as_ref()) {
+                Some(entry) => Val::One(Cow::Borrowed(entry)),
+                None => Val::Missing,
+            };
+        }
+        Ok(match v {
+            Val::Nodes(n) => Val::One(Cow::Owned(Value::Array(n.into_iter().cloned().collect()))),
+            v => v,
+        })
+    }
+
+    fn base(&self, base: Base) -> Option<BaseRef<'a, '_>> {
+        match base {
+            Base::Input => Some(BaseRef::Long(self.input)),
+            Base::Context => self.context.map(BaseRef::Long),
+            Base::Binding(i) => match self.bindings.get(i)?.as_ref()? {
+                Cow::Borrowed(v) => Some(BaseRef::Long(v)),
+                Cow::Owned(v) => Some(BaseRef::Short(v)),
+            },
+        }
+    }
+
+    /// The value a binding, the context or the input has for a template (`None`: undefined).
+    pub(crate) fn base_value(&self, base: Base) -> Option<&Value> {
+        match base {
+            Base::Input => Some(self.input),
+            Base::Context => self.context,
+            Base::Binding(i) => self.bindings.get(i)?.as_deref(),
+        }
+    }
+
+    /// Whether a condition holds.
+    fn holds(&self, c: &'a Cond) -> Result<bool, Error> {
+        Ok(match c {
+            Cond::Cmp { base, path, op, value } => {
+                let got = self.single(*base, path.as_ref());
+                compare(got.as_ref().map(BaseRef::get), *op, value)
+            }
+            Cond::In { base, path, values } => match self.single(*base, path.as_ref()) {
+                Some(got) => values.iter().any(|v| json_eq(got.get(), v)),
+                None => false,
+            },
+            Cond::Exists { base, path, want } => {
+                let found = match (self.base(*base), path) {
+                    (None, _) => false,
+                    (Some(_), None) => true,
+                    (Some(root), Some(p)) => p.query(root.get()).is_some(),
+                };
+                found == *want
+            }
+            Cond::All(cs) => {
+                for c in cs {
+                    if !self.holds(c)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            Cond::Any(cs) => {
+                for c in cs {
+                    if self.holds(c)? {
+                        return Ok(true);
+                    }
+                }
+                false
+            }
+            Cond::Not(c) => !self.holds(c)?,
+            Cond::Expr(j) => jinja::truthy(self, j)?,
+        })
+    }
+
+    /// The one node a singular path selects (compile time checked that it is singular).
+    fn single(&self, base: Base, path: Option<&Path>) -> Option<BaseRef<'a, '_>> {
+        let root = self.base(base)?;
+        let Some(path) = path else { return Some(root) };
+        match root {
+            BaseRef::Long(v) => match path.query(v)? {
+                Nodes::One(n) => Some(BaseRef::Long(n)),
+                Nodes::Many(n) => n.first().map(|n| BaseRef::Long(*n)),
+            },
+            BaseRef::Short(v) => match path.query(v)? {
+                Nodes::One(n) => Some(BaseRef::Short(n)),
+                Nodes::Many(n) => n.first().map(|n| BaseRef::Short(*n)),
+            },
+        }
+    }
+}
+
+fn validate(schema: &Schema, value: &Value, code: Code) -> Result<(), Error> {
+    let mut errors = schema.validator.iter_errors(value).peekable();
+    if errors.peek().is_none() {
+        return Ok(());
+    }
+    let shown: Vec<String> = errors
+        .take(5)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            format!("at `{}`: {e}", if at.is_empty() { "/" } else { at.as_str() })
+        })
+        .collect();
+    Err(Error::new(code, format!("does not match {}: {}", schema.file, shown.join("; "))))
+}
+
+/// Applies a selection to the nodes a path found.
+fn select<'x>(nodes: Option<Nodes<'x>>, sel: &Select) -> Result<Val<'x>, Error> {
+    let Some(nodes) = nodes else {
+        return Ok(if *sel == Select::All { Val::Nodes(Vec::new()) } else { Val::Missing });
+    };
+    let list = nodes.as_slice();
+    Ok(match sel {
+        Select::One if list.len() == 1 => Val::One(Cow::Borrowed(list[0])),
+        Select::One => {
+            return Err(Error::new(
+                Code::Cardinality,
+                format!("the path selected {} nodes where one was expected", list.len()),
+            ));
+        }
+        Select::First => Val::One(Cow::Borrowed(list[0])),
+        Select::Last => Val::One(Cow::Borrowed(list[list.len() - 1])),
+        Select::All => match nodes {
+            Nodes::One(v) => Val::Nodes(vec![v]),
+            Nodes::Many(v) => Val::Nodes(v),
+        },
+        Select::MaxBy(field) => best(list, field, |a, b| a > b),
+        Select::MinBy(field) => best(list, field, |a, b| a < b),
+    })
+}
+
+/// The node whose numeric member `field` wins `better` (the first on a tie); nodes without a
+/// numeric `field` are passed over.
+fn best<'x>(list: &[&'x Value], field: &str, better: impl Fn(f64, f64) -> bool) -> Val<'x> {
+    let mut top: Option<(&'x Value, f64)> = None;
+    for node in list {
+        if let Some(score) = node.get(field).and_then(Value::as_f64) {
+            if top.is_none_or(|(_, s)| better(score, s)) {
+                top = Some((node, score));
+            }
+        }
+    }
+    top.map_or(Val::Missing, |(n, _)| Val::One(Cow::Borrowed(n)))
+}
+
+/// Entries -> object: the key must be a non-empty string, the value present and not null (and
+/// not `""` with `skip_empty`); the last entry of a key wins.
+fn to_object<'x>(to: &crate::plan::ToObject, items: impl Iterator<Item = &'x Value>) -> Value {
+    let mut map = Map::new();
+    for item in items {
+        let Some(Value::String(key)) = item.get(&to.key) else { continue };
+        let value = match item.get(&to.value) {
+            None | Some(Value::Null) => continue,
+            Some(Value::String(s)) if to.skip_empty && s.is_empty() => continue,
+            Some(v) => v,
+        };
+        if !key.is_empty() {
+            map.insert(key.clone(), value.clone());
+        }
+    }
+    Value::Object(map)
+}
+
+/// RFC 9535 comparison: a missing value equals nothing, `!=` holds against it; `<` and
+/// friends compare numbers with numbers and strings with strings only.
+fn compare(got: Option<&Value>, op: CmpOp, want: &Value) -> bool {
+    let Some(got) = got else { return op == CmpOp::Ne };
+    let less = match (got, want) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64() < b.as_f64(),
+        (Value::String(a), Value::String(b)) => a < b,
+        _ => false,
+    };
+    let eq = json_eq(got, want);
+    match op {
+        CmpOp::Eq => eq,
+        CmpOp::Ne => !eq,
+        CmpOp::Lt => less,
+        CmpOp::Le => less || eq,
+        CmpOp::Gt => !less && !eq && comparable(got, want),
+        CmpOp::Ge => !less && comparable(got, want),
+    }
+}
+
+fn comparable(a: &Value, b: &Value) -> bool {
+    matches!((a, b), (Value::Number(_), Value::Number(_)) | (Value::String(_), Value::String(_)))
+}
+
+/// JSON equality with numbers compared by value (`1 == 1.0`).
+pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(i), Some(j)) => i == j,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// A short rendering of a value for error messages.
+fn preview(v: &Value) -> String {
+    let text = v.to_string();
+    let kind = cast::kind(v);
+    if text.chars().count() > 60 {
+        format!("{kind} {}...", text.chars().take(57).collect::<String>())
+    } else {
+        format!("{kind} {text}")
+    }
+}
+
+fn now(format: NowFormat) -> Value {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    match format {
+        NowFormat::UnixMs => Value::from(since.as_millis() as u64),
+        NowFormat::Unix => Value::from(since.as_secs()),
+        NowFormat::Rfc3339 => Value::String(rfc3339(since.as_millis() as u64)),
+    }
+}
+
+/// `2026-11-23T14:10:00.123Z` from milliseconds since the epoch (civil-from-days, H. Hinnant).
+fn rfc3339(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn comparisons_follow_rfc_9535() {
+        assert!(compare(Some(&json!(0.5)), CmpOp::Ge, &json!(0.5)));
+        assert!(!compare(Some(&json!(0.49)), CmpOp::Ge, &json!(0.5)));
+        assert!(compare(Some(&json!(1)), CmpOp::Eq, &json!(1.0)));
+        assert!(compare(None, CmpOp::Ne, &json!("voice")));
+        assert!(!compare(None, CmpOp::Eq, &json!("voice")));
+        assert!(!compare(Some(&json!("1")), CmpOp::Lt, &json!(2)));
+        assert!(!compare(Some(&json!("1")), CmpOp::Ge, &json!(2)));
+        assert!(compare(Some(&json!("b")), CmpOp::Gt, &json!("a")));
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_443_000_123), "2026-11-23T14:10:00.123Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn best_takes_the_first_on_a_tie_and_passes_over_non_numbers() {
+        let a = json!({"c": 0.9, "n": "a"});
+        let b = json!({"c": 0.9, "n": "b"});
+        let c = json!({"c": "0.99"});
+        let Val::One(top) = best(&[&c, &a, &b], "c", |x, y| x > y) else { panic!("no top") };
+        assert_eq!(top.as_ref(), &a);
+    }
+}

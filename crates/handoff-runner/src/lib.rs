@@ -1,0 +1,28 @@
+//! handoff-runner: feeds payloads through a compiled plan without losing any, and measures it.
+//!
+//! - [`batch`]: NDJSON / JSON inputs -> outputs in input order, failures to a dead-letter
+//!   sink with their raw bytes, a reconciled [`Summary`];
+//! - [`summary`]: counts and latency percentiles of a run.
+//!
+//! ```
+//! use handoff_core::{compile_sources, SourceFile};
+//! use handoff_runner::batch::{run_batch, Input};
+//!
+//! let rule = "[[rule]]\nname = \"r\"\n[rule.map]\nid = { path = \"$.id\", required = true }\n";
+//! let plan = compile_sources(vec![SourceFile { name: "r.toml".into(), text: rule.into() }], None)
+//!     .unwrap()
+//!     .plan;
+//! let input = Input::ndjson("stdin", &b"{\"id\": 1}\nnot json\n{\"x\": 2}\n"[..]);
+//! let (mut out, mut dead) = (Vec::new(), Vec::new());
+//! let summary = run_batch(&plan, vec![input], &mut out, Some(&mut dead)).unwrap();
+//! assert_eq!((summary.read, summary.ok, summary.failed), (3, 1, 2));
+//! assert_eq!(out, b"{\"id\":1}\n");
+//! assert_eq!(dead.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count(), 2);
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod batch;
+pub mod summary;
+
+pub use summary::Summary;
