@@ -74,7 +74,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A new error at `span` of `file`.
-    pub fn error(code: Code, file: &Arc<SourceFile>, span: Range<usize>, message: impl Into<String>) -> Self {
+    pub fn error(
+        code: Code,
+        file: &Arc<SourceFile>,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             severity: Severity::Error,
             code,
@@ -86,8 +91,16 @@ impl Diagnostic {
     }
 
     /// A new warning at `span` of `file`.
-    pub fn warning(code: Code, file: &Arc<SourceFile>, span: Range<usize>, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, file, span, message) }
+    pub fn warning(
+        code: Code,
+        file: &Arc<SourceFile>,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, file, span, message)
+        }
     }
 
     /// Adds a hint.
@@ -118,13 +131,19 @@ impl Diagnostic {
         if let Some(hint) = &self.hint {
             cs = cs.with_notes(vec![format!("hint: {hint}")]);
         }
-        let mut buf = if color { termcolor::Buffer::ansi() } else { termcolor::Buffer::no_color() };
+        let mut buf = if color {
+            termcolor::Buffer::ansi()
+        } else {
+            termcolor::Buffer::no_color()
+        };
         let config = term::Config::default();
         // Rendering into memory cannot fail on I/O; a failure would only mean a bad span, and
         // then the one-line form below is still printed.
         let _ = term::emit(&mut buf, &config, &file, &cs);
-        let body = String::from_utf8_lossy(buf.as_slice()).into_owned();
-        format!("{self}\n{body}")
+        let body = String::from_utf8_lossy(buf.as_slice());
+        // codespan repeats the message as a header; the one-line form above replaces it.
+        let excerpt: Vec<&str> = body.lines().skip_while(|l| !l.contains('┌')).collect();
+        format!("{self}\n{}\n", excerpt.join("\n"))
     }
 }
 
@@ -132,7 +151,11 @@ impl fmt::Display for Diagnostic {
     /// The one-line form: `path:LINE:COL: error[CODE]: message`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (line, col) = self.line_col();
-        write!(f, "{}:{line}:{col}: {}[{}]: {}", self.file.name, self.severity, self.code, self.message)
+        write!(
+            f,
+            "{}:{line}:{col}: {}[{}]: {}",
+            self.file.name, self.severity, self.code, self.message
+        )
     }
 }
 
@@ -153,7 +176,11 @@ impl Diagnostics {
 
     /// Renders every diagnostic (see [`Diagnostic::render`]).
     pub fn render(&self, color: bool) -> String {
-        self.0.iter().map(|d| d.render(color)).collect::<Vec<_>>().join("\n")
+        self.0
+            .iter()
+            .map(|d| d.render(color))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -174,7 +201,10 @@ mod tests {
 
     #[test]
     fn line_col_counts_characters() {
-        let file = SourceFile { name: "x.toml".into(), text: "a = 1\nbé = \"x\"\n".into() };
+        let file = SourceFile {
+            name: "x.toml".into(),
+            text: "a = 1\nbé = \"x\"\n".into(),
+        };
         assert_eq!(file.line_col(0), (1, 1));
         assert_eq!(file.line_col(6), (2, 1));
         // "bé" is 3 bytes; the "=" after "bé " is the 4th character.

@@ -20,7 +20,13 @@ struct Repr {
 impl Error {
     /// A new error without context.
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Error(Box::new(Repr { code, message: message.into(), rule: None, target: None, path: None }))
+        Error(Box::new(Repr {
+            code,
+            message: message.into(),
+            rule: None,
+            target: None,
+            path: None,
+        }))
     }
 
     pub(crate) fn with_rule(mut self, rule: &str) -> Self {
@@ -68,7 +74,11 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.0.code, self.0.code.slug())?;
         let mut sep = " (";
-        for (what, v) in [("rule", &self.0.rule), ("target", &self.0.target), ("path", &self.0.path)] {
+        for (what, v) in [
+            ("rule", &self.0.rule),
+            ("target", &self.0.target),
+            ("path", &self.0.path),
+        ] {
             if let Some(v) = v {
                 write!(f, "{sep}{what} `{v}`")?;
                 sep = ", ";

@@ -18,19 +18,30 @@ pub struct Input<'r> {
 
 impl std::fmt::Debug for Input<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Input").field("name", &self.name).field("whole", &self.whole).finish()
+        f.debug_struct("Input")
+            .field("name", &self.name)
+            .field("whole", &self.whole)
+            .finish()
     }
 }
 
 impl<'r> Input<'r> {
     /// One payload per non-blank line.
     pub fn ndjson(name: &str, reader: impl BufRead + 'r) -> Self {
-        Input { name: name.to_owned(), reader: Box::new(reader), whole: false }
+        Input {
+            name: name.to_owned(),
+            reader: Box::new(reader),
+            whole: false,
+        }
     }
 
     /// The whole stream is one payload (a `.json` file).
     pub fn whole(name: &str, reader: impl BufRead + 'r) -> Self {
-        Input { name: name.to_owned(), reader: Box::new(reader), whole: true }
+        Input {
+            name: name.to_owned(),
+            reader: Box::new(reader),
+            whole: true,
+        }
     }
 }
 
@@ -50,7 +61,14 @@ pub fn run_batch(
     out: &mut dyn Write,
     dead_letter: Option<&mut dyn Write>,
 ) -> io::Result<Summary> {
-    run_batch_with(plan, inputs, out, dead_letter, &Options::default(), &mut || false)
+    run_batch_with(
+        plan,
+        inputs,
+        out,
+        dead_letter,
+        &Options::default(),
+        &mut || false,
+    )
 }
 
 /// Runs every payload through `plan`: outputs (one JSON line each) to `out` in input order,
@@ -111,9 +129,17 @@ pub fn run_batch_with(
                 Ok(Outcome::NoRule { .. }) => summary.no_rule += 1,
                 Err(e) => {
                     summary.failed += 1;
-                    *summary.failed_by_code.entry(e.code().to_string()).or_default() += 1;
+                    *summary
+                        .failed_by_code
+                        .entry(e.code().to_string())
+                        .or_default() += 1;
                     if let Some(dl) = dead_letter.as_deref_mut() {
-                        let record = dead_record(&input.name, if input.whole { None } else { Some(line_no) }, &e, payload);
+                        let record = dead_record(
+                            &input.name,
+                            if input.whole { None } else { Some(line_no) },
+                            &e,
+                            payload,
+                        );
                         serde_json::to_writer(&mut *dl, &record)?;
                         dl.write_all(b"\n")?;
                     }
@@ -134,8 +160,14 @@ pub fn run_batch_with(
 
 /// Strips the line ending and surrounding ASCII whitespace.
 fn trim(line: &[u8]) -> &[u8] {
-    let start = line.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(line.len());
-    let end = line.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |i| i + 1);
+    let start = line
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(line.len());
+    let end = line
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
     &line[start..end]
 }
 
@@ -153,7 +185,10 @@ pub fn dead_record(file: &str, line: Option<u64>, e: &Error, raw: &[u8]) -> Valu
     });
     match std::str::from_utf8(raw) {
         Ok(s) => record["raw"] = Value::String(s.to_owned()),
-        Err(_) => record["raw_base64"] = Value::String(base64::engine::general_purpose::STANDARD.encode(raw)),
+        Err(_) => {
+            record["raw_base64"] =
+                Value::String(base64::engine::general_purpose::STANDARD.encode(raw))
+        }
     }
     record
 }

@@ -20,7 +20,12 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 
 /// Rule-driven JSON transformations for Cognigy -> CXone integrations.
 #[derive(Parser, Debug)]
-#[command(name = "handoff", version, about, after_help = "Exit status: 0 success, 1 failed inputs or rule errors, 2 usage or I/O error.")]
+#[command(
+    name = "handoff",
+    version,
+    about,
+    after_help = "Exit status: 0 success, 1 failed inputs or rule errors, 2 usage or I/O error."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -110,17 +115,25 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         Ok(c) => c,
         Err(diags) => {
             print_diagnostics(&diags);
-            eprintln!("handoff: {} has errors; nothing was run", args.rules.display());
+            eprintln!(
+                "handoff: {} has errors; nothing was run",
+                args.rules.display()
+            );
             return Ok(ExitCode::from(EXIT_FAILED));
         }
     };
     if let Some(rule) = &args.rule {
-        anyhow::ensure!(compiled.plan.has_rule(rule), "there is no rule named `{rule}`");
+        anyhow::ensure!(
+            compiled.plan.has_rule(rule),
+            "there is no rule named `{rule}`"
+        );
     }
     let context: Option<Value> = match &args.context {
         Some(p) => Some(
-            serde_json::from_reader(BufReader::new(File::open(p).with_context(|| format!("cannot open {}", p.display()))?))
-                .with_context(|| format!("{} is not JSON", p.display()))?,
+            serde_json::from_reader(BufReader::new(
+                File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
+            ))
+            .with_context(|| format!("{} is not JSON", p.display()))?,
         ),
         None => None,
     };
@@ -131,20 +144,34 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     }
     for p in &args.inputs {
         let name = p.display().to_string();
-        let f = BufReader::with_capacity(1 << 16, File::open(p).with_context(|| format!("cannot open {name}"))?);
+        let f = BufReader::with_capacity(
+            1 << 16,
+            File::open(p).with_context(|| format!("cannot open {name}"))?,
+        );
         let json = p.extension().is_some_and(|e| e == "json");
-        inputs.push(if json { Input::whole(&name, f) } else { Input::ndjson(&name, f) });
+        inputs.push(if json {
+            Input::whole(&name, f)
+        } else {
+            Input::ndjson(&name, f)
+        });
     }
     let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
+        Some(p) => {
+            Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
+        }
         None => Box::new(io::stdout().lock()),
     };
     let mut out = BufWriter::with_capacity(1 << 16, &mut out);
     let mut dead = match &args.dead_letter {
-        Some(p) => Some(BufWriter::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
+        Some(p) => Some(BufWriter::new(
+            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
         None => None,
     };
-    let options = Options { rule: args.rule.as_deref(), context: context.as_ref() };
+    let options = Options {
+        rule: args.rule.as_deref(),
+        context: context.as_ref(),
+    };
     let summary = run_batch_with(
         &compiled.plan,
         inputs,
@@ -157,15 +184,23 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     if !args.quiet {
         eprintln!("{summary}");
         if summary.failed > 0 && args.dead_letter.is_none() {
-            eprintln!("handoff: {} input(s) failed; pass --dead-letter FILE to keep them", summary.failed);
+            eprintln!(
+                "handoff: {} input(s) failed; pass --dead-letter FILE to keep them",
+                summary.failed
+            );
         }
     }
     if let Some(p) = &args.report {
         let mut report = summary.to_json();
         report["rule_set_hash"] = json!(compiled.plan.hash());
-        std::fs::write(p, serde_json::to_vec_pretty(&report)?).with_context(|| format!("cannot write {}", p.display()))?;
+        std::fs::write(p, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", p.display()))?;
     }
-    Ok(ExitCode::from(if summary.failed > 0 { EXIT_FAILED } else { EXIT_OK }))
+    Ok(ExitCode::from(if summary.failed > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }))
 }
 
 fn check(args: CheckArgs) -> Result<ExitCode> {
@@ -176,7 +211,11 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
     match args.format {
         Format::Text => {
             print_diagnostics(&diags);
-            let errors = diags.0.iter().filter(|d| d.severity == Severity::Error).count();
+            let errors = diags
+                .0
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
             let warnings = diags.0.len() - errors;
             eprintln!("{errors} error(s), {warnings} warning(s)");
         }

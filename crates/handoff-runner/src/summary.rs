@@ -38,14 +38,16 @@ impl Default for Summary {
             failed_by_code: BTreeMap::new(),
             elapsed: Duration::ZERO,
             // 1 ns .. 60 s at 3 significant digits.
-            latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds"),
+            latency: Histogram::new_with_bounds(1, 60_000_000_000, 3)
+                .expect("valid histogram bounds"),
             interrupted: false,
         }
     }
 }
 
 /// The percentiles reported, with their labels.
-pub const PERCENTILES: [(&str, f64); 4] = [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9)];
+pub const PERCENTILES: [(&str, f64); 4] =
+    [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9)];
 
 impl Summary {
     /// Whether the counts reconcile.
@@ -56,7 +58,11 @@ impl Summary {
     /// Transforms per second over the whole run.
     pub fn throughput(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 { self.read as f64 / secs } else { 0.0 }
+        if secs > 0.0 {
+            self.read as f64 / secs
+        } else {
+            0.0
+        }
     }
 
     /// Latency percentile in microseconds.
@@ -89,16 +95,29 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "read {} = ok {} + no rule {} + failed {}", self.read, self.ok, self.no_rule, self.failed)?;
+        write!(
+            f,
+            "read {} = ok {} + no rule {} + failed {}",
+            self.read, self.ok, self.no_rule, self.failed
+        )?;
         if !self.failed_by_code.is_empty() {
-            let codes: Vec<String> = self.failed_by_code.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+            let codes: Vec<String> = self
+                .failed_by_code
+                .iter()
+                .map(|(c, n)| format!("{c}: {n}"))
+                .collect();
             write!(f, " ({})", codes.join(", "))?;
         }
         if self.interrupted {
             write!(f, " [interrupted]")?;
         }
         writeln!(f)?;
-        write!(f, "{:.3} s, {:.0} transforms/s; latency", self.elapsed.as_secs_f64(), self.throughput())?;
+        write!(
+            f,
+            "{:.3} s, {:.0} transforms/s; latency",
+            self.elapsed.as_secs_f64(),
+            self.throughput()
+        )?;
         for (label, p) in PERCENTILES {
             write!(f, " {label} {:.1} µs", self.latency_us(p))?;
         }

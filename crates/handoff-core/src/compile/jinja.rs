@@ -10,6 +10,9 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use crate::exec::jinja_result_var;
 use crate::plan::{Base, Jinja, Lookup};
 
+/// A lookup table as templates see it: entries and the default (undefined when none).
+type Table = (HashMap<String, MjValue>, MjValue);
+
 /// Builds the environment and compiles templates and expressions into it.
 pub(crate) struct JinjaBuilder {
     pub(crate) env: Environment<'static>,
@@ -33,48 +36,79 @@ impl JinjaBuilder {
             // leave the rules folder.
             env.set_loader(minijinja::path_loader(root));
         }
-        env.add_filter("max_by", |list: Vec<MjValue>, attr: String| best_by(list, &attr, true));
-        env.add_filter("min_by", |list: Vec<MjValue>, attr: String| best_by(list, &attr, false));
+        env.add_filter("max_by", |list: Vec<MjValue>, attr: String| {
+            best_by(list, &attr, true)
+        });
+        env.add_filter("min_by", |list: Vec<MjValue>, attr: String| {
+            best_by(list, &attr, false)
+        });
         env.add_filter("to_object", to_object);
+        // Declared now so that templates compiled before the tables are known see the name;
+        // `add_lookups` replaces it.
+        env.add_function("lookup", |_: String, _: MjValue| MjValue::UNDEFINED);
         JinjaBuilder { env }
     }
 
     /// Makes the lookup tables callable as `lookup("table", key)`.
     pub(crate) fn add_lookups(&mut self, tables: &[Lookup]) {
-        let tables: Arc<HashMap<String, (HashMap<String, MjValue>, MjValue)>> = Arc::new(
+        let tables: Arc<HashMap<String, Table>> = Arc::new(
             tables
                 .iter()
                 .map(|t| {
-                    let entries = t.entries.iter().map(|(k, v)| (k.clone(), MjValue::from_serialize(v))).collect();
-                    let default = t.default.as_ref().map_or(MjValue::UNDEFINED, MjValue::from_serialize);
+                    let entries = t
+                        .entries
+                        .iter()
+                        .map(|(k, v)| (k.clone(), MjValue::from_serialize(v)))
+                        .collect();
+                    let default = t
+                        .default
+                        .as_ref()
+                        .map_or(MjValue::UNDEFINED, MjValue::from_serialize);
                     (t.name.clone(), (entries, default))
                 })
                 .collect(),
         );
-        self.env.add_function("lookup", move |table: String, key: MjValue| {
-            let (entries, default) = tables.get(&table).ok_or_else(|| {
-                minijinja::Error::new(ErrorKind::InvalidOperation, format!("there is no lookup table `{table}`"))
-            })?;
-            let key = match key.as_str() {
-                Some(s) => s.to_owned(),
-                None => key.to_string(),
-            };
-            Ok(entries.get(&key).cloned().unwrap_or_else(|| default.clone()))
-        });
+        self.env
+            .add_function("lookup", move |table: String, key: MjValue| {
+                let (entries, default) = tables.get(&table).ok_or_else(|| {
+                    minijinja::Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("there is no lookup table `{table}`"),
+                    )
+                })?;
+                let key = match key.as_str() {
+                    Some(s) => s.to_owned(),
+                    None => key.to_string(),
+                };
+                Ok(entries
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or_else(|| default.clone()))
+            });
     }
 
     /// Compiles an expression as a template that stores its value.
-    pub(crate) fn expression(&mut self, name: &str, source: &str) -> Result<Vec<String>, JinjaError> {
+    pub(crate) fn expression(
+        &mut self,
+        name: &str,
+        source: &str,
+    ) -> Result<Vec<String>, JinjaError> {
         let prefix = format!("{{% set {} = (", jinja_result_var());
         let wrapped = format!("{prefix}{source}) %}}");
         self.add(name, wrapped).map_err(|mut e| {
-            e.range = e.range.map(|r| r.start.saturating_sub(prefix.len())..r.end.saturating_sub(prefix.len()));
+            e.range = e
+                .range
+                .map(|r| r.start.saturating_sub(prefix.len())..r.end.saturating_sub(prefix.len()));
             e
         })
     }
 
     /// Compiles a template.
-    pub(crate) fn template(&mut self, name: &str, source: String) -> Result<Vec<String>, JinjaError> {
+    pub(crate) fn template(
+        &mut self,
+        name: &str,
+        source: String,
+    ) -> Result<Vec<String>, JinjaError> {
         self.add(name, source)
     }
 
@@ -86,9 +120,16 @@ impl JinjaBuilder {
             },
             range: e.range(),
         };
-        self.env.add_template_owned(name.to_owned(), source).map_err(err)?;
+        self.env
+            .add_template_owned(name.to_owned(), source)
+            .map_err(err)?;
         let tmpl = self.env.get_template(name).map_err(err)?;
         let mut vars: Vec<String> = tmpl.undeclared_variables(true).into_iter().collect();
+        // Functions such as `lookup` are globals, not variables the caller must supply.
+        vars.retain(|v| {
+            let top = v.split('.').next().unwrap_or(v);
+            self.env.globals().all(|(name, _)| name != top)
+        });
         vars.sort();
         Ok(vars)
     }
@@ -118,14 +159,24 @@ pub(crate) fn resolve(name: &str, vars: &[String], bindings: &[String]) -> (Jinj
             out.push((top.to_owned(), base));
         }
     }
-    (Jinja { name: name.to_owned(), vars: out }, unknown)
+    (
+        Jinja {
+            name: name.to_owned(),
+            vars: out,
+        },
+        unknown,
+    )
 }
 
 fn best_by(list: Vec<MjValue>, attr: &str, max: bool) -> MjValue {
     let mut top: Option<(MjValue, f64)> = None;
     for item in list {
-        let Ok(score) = item.get_attr(attr) else { continue };
-        let Some(score) = f64::try_from(score).ok() else { continue };
+        let Ok(score) = item.get_attr(attr) else {
+            continue;
+        };
+        let Some(score) = f64::try_from(score).ok() else {
+            continue;
+        };
         let better = match &top {
             None => true,
             Some((_, s)) => (max && score > *s) || (!max && score < *s),
@@ -141,7 +192,9 @@ fn to_object(list: Vec<MjValue>, key: String, value: String) -> MjValue {
     let mut map = indexmap::IndexMap::new();
     for item in list {
         let Ok(k) = item.get_attr(&key) else { continue };
-        let Some(k) = k.as_str().filter(|k| !k.is_empty()).map(str::to_owned) else { continue };
+        let Some(k) = k.as_str().filter(|k| !k.is_empty()).map(str::to_owned) else {
+            continue;
+        };
         match item.get_attr(&value) {
             Ok(v) if !v.is_undefined() && !v.is_none() && v.as_str() != Some("") => {
                 map.insert(k, v);

@@ -23,10 +23,19 @@ pub(crate) struct Defaults {
 
 impl Ctx<'_> {
     /// Compiles a mapping; `at` is the span of its target or binding name, `label` names it.
-    pub(crate) fn mapping(&mut self, raw: &RawMapping, at: Range<usize>, label: &str, d: &Defaults) -> Option<Mapping> {
+    pub(crate) fn mapping(
+        &mut self,
+        raw: &RawMapping,
+        at: Range<usize>,
+        label: &str,
+        d: &Defaults,
+    ) -> Option<Mapping> {
         let errors_before = self.error_count();
         let given: Vec<(&str, Range<usize>)> = [
-            ("path", raw.path.as_ref().map(span).or(raw.from.as_ref().map(span))),
+            (
+                "path",
+                raw.path.as_ref().map(span).or(raw.from.as_ref().map(span)),
+            ),
             ("expr", raw.expr.as_ref().map(span)),
             ("template", raw.template.as_ref().map(span)),
             ("template_file", raw.template_file.as_ref().map(span)),
@@ -40,12 +49,22 @@ impl Ctx<'_> {
                                `template_file`, `value` or `now`";
         let source = match given.as_slice() {
             [] => {
-                self.error(Code::Source, at.clone(), format!("`{label}` has no source"), SOURCES);
+                self.error(
+                    Code::Source,
+                    at.clone(),
+                    format!("`{label}` has no source"),
+                    SOURCES,
+                );
                 None
             }
             [_] => self.source(raw, label),
             [_, (second, s), ..] => {
-                self.error(Code::Source, s.clone(), format!("`{label}` has more than one source (`{second}`)"), SOURCES);
+                self.error(
+                    Code::Source,
+                    s.clone(),
+                    format!("`{label}` has more than one source (`{second}`)"),
+                    SOURCES,
+                );
                 None
             }
         };
@@ -57,14 +76,25 @@ impl Ctx<'_> {
         let select = self.select(raw, singular, at.clone(), label);
         let to_object = raw.to_object.as_ref().map(|t| {
             let t = t.get_ref();
-            ToObject { key: t.key.clone(), value: t.value.clone(), skip_empty: t.skip_empty }
+            ToObject {
+                key: t.key.clone(),
+                value: t.value.clone(),
+                skip_empty: t.skip_empty,
+            }
         });
-        let lookup = raw.lookup.as_ref().and_then(|l| match self.tables.iter().position(|t| t == l.get_ref()) {
-            Some(i) => Some(i),
-            None => {
-                let hint = format!("defined tables: {}", list(self.tables));
-                self.error(Code::UnknownLookup, span(l), format!("there is no lookup table `{}`", l.get_ref()), hint);
-                None
+        let lookup = raw.lookup.as_ref().and_then(|l| {
+            match self.tables.iter().position(|t| t == l.get_ref()) {
+                Some(i) => Some(i),
+                None => {
+                    let hint = format!("defined tables: {}", list(self.tables));
+                    self.error(
+                        Code::UnknownLookup,
+                        span(l),
+                        format!("there is no lookup table `{}`", l.get_ref()),
+                        hint,
+                    );
+                    None
+                }
             }
         });
         if lookup.is_some() && select == Some(Select::All) && to_object.is_none() {
@@ -79,11 +109,19 @@ impl Ctx<'_> {
             None => Cast::Keep,
             Some(c) => Cast::from_name(c.get_ref()).unwrap_or_else(|| {
                 let hint = format!("valid casts: {}", Cast::NAMES.join(", "));
-                self.error(Code::BadCast, span(c), format!("unknown cast `{}`", c.get_ref()), hint);
+                self.error(
+                    Code::BadCast,
+                    span(c),
+                    format!("unknown cast `{}`", c.get_ref()),
+                    hint,
+                );
                 Cast::Keep
             }),
         };
-        let strict = raw.cast_mode.as_ref().map_or(d.strict, |m| self.cast_mode(m));
+        let strict = raw
+            .cast_mode
+            .as_ref()
+            .map_or(d.strict, |m| self.cast_mode(m));
         let on_missing = self.policy(raw.on_missing.as_ref(), d.on_missing);
         let on_null = self.policy(raw.on_null.as_ref(), d.on_null);
         let on_error = self.policy(raw.on_error.as_ref(), d.on_error);
@@ -96,7 +134,10 @@ impl Ctx<'_> {
                     self.error(
                         Code::BadFallback,
                         span(f),
-                        format!("the fallback {v} cannot be cast to {}: {reason}", cast.name()),
+                        format!(
+                            "the fallback {v} cannot be cast to {}: {reason}",
+                            cast.name()
+                        ),
                         format!("give a fallback that is {} or change the cast", cast.name()),
                     );
                     None
@@ -156,7 +197,9 @@ impl Ctx<'_> {
         }
         if let Some(t) = &raw.template {
             let name = format!("{}#{label}", self.file.name);
-            return self.template(&name, t.get_ref().clone(), span(t)).map(Source::Template);
+            return self
+                .template(&name, t.get_ref().clone(), span(t))
+                .map(Source::Template);
         }
         if let Some(t) = &raw.template_file {
             let name = self.template_file(t)?;
@@ -202,7 +245,12 @@ impl Ctx<'_> {
                     } else {
                         format!("bindings defined above: {}", list(&self.bindings))
                     };
-                    self.error(Code::UnknownBinding, span(from), format!("there is no binding `{name}` here"), hint);
+                    self.error(
+                        Code::UnknownBinding,
+                        span(from),
+                        format!("there is no binding `{name}` here"),
+                        hint,
+                    );
                     None
                 }
             },
@@ -220,14 +268,27 @@ impl Ctx<'_> {
             start..(start + 1).min(at.end).max(start)
         };
         match Path::compile(text) {
-            Err(PathError { offset, message, too_complex }) => {
-                let code = if too_complex { Code::PathTooComplex } else { Code::PathSyntax };
+            Err(PathError {
+                offset,
+                message,
+                too_complex,
+            }) => {
+                let code = if too_complex {
+                    Code::PathTooComplex
+                } else {
+                    Code::PathSyntax
+                };
                 let hint = if too_complex {
                     "split the path, or bind an intermediate value with `[rule.let]`"
                 } else {
                     "JSONPath (RFC 9535) looks like `$.user.profile.tier`, `$.items[0]` or `$.items[?@.score > 0.5]`"
                 };
-                self.error(code, inner(offset), format!("invalid JSONPath `{text}`: {message}"), hint);
+                self.error(
+                    code,
+                    inner(offset),
+                    format!("invalid JSONPath `{text}`: {message}"),
+                    hint,
+                );
                 None
             }
             Ok(path) if path.depth() > self.limits.path_depth => {
@@ -250,11 +311,24 @@ impl Ctx<'_> {
         }
     }
 
-    fn select(&mut self, raw: &RawMapping, singular: Option<bool>, at: Range<usize>, label: &str) -> Option<Select> {
-        let by = [(&raw.max_by, true), (&raw.min_by, false)].into_iter().find_map(|(f, max)| f.as_ref().map(|f| (f, max)));
+    fn select(
+        &mut self,
+        raw: &RawMapping,
+        singular: Option<bool>,
+        at: Range<usize>,
+        label: &str,
+    ) -> Option<Select> {
+        let by = [(&raw.max_by, true), (&raw.min_by, false)]
+            .into_iter()
+            .find_map(|(f, max)| f.as_ref().map(|f| (f, max)));
         let explicit = match (&raw.select, by) {
             (Some(_), Some((b, _))) => {
-                self.error(Code::BadStep, span(b), "`select` and `max_by`/`min_by` exclude each other", "keep one");
+                self.error(
+                    Code::BadStep,
+                    span(b),
+                    "`select` and `max_by`/`min_by` exclude each other",
+                    "keep one",
+                );
                 return None;
             }
             (Some(s), None) => Some(match s.get_ref().as_str() {
@@ -278,7 +352,12 @@ impl Ctx<'_> {
         };
         match (singular, explicit) {
             (None, Some(_)) => {
-                let s = raw.select.as_ref().map(span).or(raw.max_by.as_ref().map(span)).or(raw.min_by.as_ref().map(span));
+                let s = raw
+                    .select
+                    .as_ref()
+                    .map(span)
+                    .or(raw.max_by.as_ref().map(span))
+                    .or(raw.min_by.as_ref().map(span));
                 self.error(
                     Code::BadStep,
                     s.unwrap_or(at),
@@ -307,7 +386,12 @@ impl Ctx<'_> {
             "lenient" => false,
             "strict" => true,
             other => {
-                self.error(Code::BadOption, span(m), format!("unknown cast_mode `{other}`"), "valid: lenient, strict");
+                self.error(
+                    Code::BadOption,
+                    span(m),
+                    format!("unknown cast_mode `{other}`"),
+                    "valid: lenient, strict",
+                );
                 false
             }
         }
@@ -317,7 +401,12 @@ impl Ctx<'_> {
         let Some(raw) = raw else { return default };
         Policy::from_name(raw.get_ref()).unwrap_or_else(|| {
             let hint = format!("valid policies: {}", Policy::NAMES.join(", "));
-            self.error(Code::BadOption, span(raw), format!("unknown policy `{}`", raw.get_ref()), hint);
+            self.error(
+                Code::BadOption,
+                span(raw),
+                format!("unknown policy `{}`", raw.get_ref()),
+                hint,
+            );
             default
         })
     }
@@ -346,18 +435,40 @@ impl Ctx<'_> {
         const HINT: &str = "a condition is one of `{ path = \"$.x\", eq = 1 }` (or ne, lt, le, gt, ge, in, exists), \
                             `{ all = [...] }`, `{ any = [...] }`, `{ not = {...} }` or `{ expr = \"...\" }`";
         if ops.len() != 1 {
-            let what = if ops.is_empty() { "no operator".to_owned() } else { format!("several operators ({})", ops.join(", ")) };
-            self.error(Code::BadCondition, at, format!("the condition has {what}"), HINT);
+            let what = if ops.is_empty() {
+                "no operator".to_owned()
+            } else {
+                format!("several operators ({})", ops.join(", "))
+            };
+            self.error(
+                Code::BadCondition,
+                at,
+                format!("the condition has {what}"),
+                HINT,
+            );
             return None;
         }
         let op = ops[0];
-        let located = matches!(op, "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "in" | "exists");
+        let located = matches!(
+            op,
+            "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "in" | "exists"
+        );
         if !located && (c.path.is_some() || c.from.is_some()) {
-            self.error(Code::BadCondition, at, format!("`{op}` takes no `path` or `from`"), HINT);
+            self.error(
+                Code::BadCondition,
+                at,
+                format!("`{op}` takes no `path` or `from`"),
+                HINT,
+            );
             return None;
         }
         if located && c.path.is_none() && c.from.is_none() {
-            self.error(Code::BadCondition, at, format!("`{op}` needs a `path` or a `from`"), HINT);
+            self.error(
+                Code::BadCondition,
+                at,
+                format!("`{op}` needs a `path` or a `from`"),
+                HINT,
+            );
             return None;
         }
         let base = match &c.from {
@@ -386,7 +497,12 @@ impl Ctx<'_> {
                 }
             }
         }
-        let cmp = |op: CmpOp, v: &Spanned<toml::Value>| Cond::Cmp { base, path: None, op, value: json_of(v.get_ref()) };
+        let cmp = |op: CmpOp, v: &Spanned<toml::Value>| Cond::Cmp {
+            base,
+            path: None,
+            op,
+            value: json_of(v.get_ref()),
+        };
         let mut cond = match op {
             "eq" => cmp(CmpOp::Eq, c.eq.as_ref()?),
             "ne" => cmp(CmpOp::Ne, c.ne.as_ref()?),
@@ -394,15 +510,37 @@ impl Ctx<'_> {
             "le" => cmp(CmpOp::Le, c.le.as_ref()?),
             "gt" => cmp(CmpOp::Gt, c.gt.as_ref()?),
             "ge" => cmp(CmpOp::Ge, c.ge.as_ref()?),
-            "in" => Cond::In { base, path: None, values: c.in_.as_ref()?.get_ref().iter().map(json_of).collect() },
-            "exists" => Cond::Exists { base, path: None, want: *c.exists.as_ref()?.get_ref() },
-            "all" => Cond::All(c.all.as_ref()?.iter().map(|c| self.cond(c)).collect::<Option<_>>()?),
-            "any" => Cond::Any(c.any.as_ref()?.iter().map(|c| self.cond(c)).collect::<Option<_>>()?),
+            "in" => Cond::In {
+                base,
+                path: None,
+                values: c.in_.as_ref()?.get_ref().iter().map(json_of).collect(),
+            },
+            "exists" => Cond::Exists {
+                base,
+                path: None,
+                want: *c.exists.as_ref()?.get_ref(),
+            },
+            "all" => Cond::All(
+                c.all
+                    .as_ref()?
+                    .iter()
+                    .map(|c| self.cond(c))
+                    .collect::<Option<_>>()?,
+            ),
+            "any" => Cond::Any(
+                c.any
+                    .as_ref()?
+                    .iter()
+                    .map(|c| self.cond(c))
+                    .collect::<Option<_>>()?,
+            ),
             "not" => Cond::Not(Box::new(self.cond(c.not.as_ref()?)?)),
             _ => Cond::Expr(self.expr(c.expr.as_ref()?)?),
         };
         match &mut cond {
-            Cond::Cmp { path: p, .. } | Cond::In { path: p, .. } | Cond::Exists { path: p, .. } => *p = path,
+            Cond::Cmp { path: p, .. } | Cond::In { path: p, .. } | Cond::Exists { path: p, .. } => {
+                *p = path
+            }
             _ => {}
         }
         Some(cond)
@@ -411,5 +549,9 @@ impl Ctx<'_> {
 
 /// `a, b, c` for hints.
 pub(crate) fn list(names: &[String]) -> String {
-    if names.is_empty() { "(none)".to_owned() } else { names.join(", ") }
+    if names.is_empty() {
+        "(none)".to_owned()
+    } else {
+        names.join(", ")
+    }
 }

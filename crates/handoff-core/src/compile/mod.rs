@@ -18,7 +18,9 @@ use crate::diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 use crate::limits::Limits;
 use crate::plan::output::{OutNode, TargetError, split_target};
 use crate::plan::projection::Projection;
-use crate::plan::{Binding, BoolVocab, Expect, Jinja, Lookup, Plan, Policy, Rule, Schema, Target, TestCase};
+use crate::plan::{
+    Binding, BoolVocab, Expect, Jinja, Lookup, Plan, Policy, Rule, Schema, Target, TestCase,
+};
 use crate::rules::{OneOrMany, RawFile, RawLimits, RawRule, RawTest, SStr};
 use jinja::{JinjaBuilder, resolve};
 use mapping::{Defaults, list};
@@ -56,8 +58,16 @@ pub fn compile_paths<P: AsRef<FsPath>>(paths: &[P]) -> Result<Compiled, Diagnost
         match fs::read_to_string(&f) {
             Ok(text) => sources.push(SourceFile { name, text }),
             Err(e) => {
-                let file = Arc::new(SourceFile { name: name.clone(), text: String::new() });
-                diags.push(Diagnostic::error(Code::Io, &file, 0..0, format!("cannot read {name}: {e}")));
+                let file = Arc::new(SourceFile {
+                    name: name.clone(),
+                    text: String::new(),
+                });
+                diags.push(Diagnostic::error(
+                    Code::Io,
+                    &file,
+                    0..0,
+                    format!("cannot read {name}: {e}"),
+                ));
             }
         }
     }
@@ -68,10 +78,15 @@ pub fn compile_paths<P: AsRef<FsPath>>(paths: &[P]) -> Result<Compiled, Diagnost
 }
 
 fn collect_toml(dir: &FsPath, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
-        let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
         if hidden {
             continue;
         }
@@ -85,7 +100,10 @@ fn collect_toml(dir: &FsPath, out: &mut Vec<PathBuf>) {
 
 /// Compiles rule files given as text. `root` is the folder templates and schemas are read from
 /// and that template includes cannot leave (the rule file's folder when `None`).
-pub fn compile_sources(sources: Vec<SourceFile>, root: Option<PathBuf>) -> Result<Compiled, Diagnostics> {
+pub fn compile_sources(
+    sources: Vec<SourceFile>,
+    root: Option<PathBuf>,
+) -> Result<Compiled, Diagnostics> {
     let files: Vec<Arc<SourceFile>> = sources.into_iter().map(Arc::new).collect();
     let mut diags = Vec::new();
     let mut parsed = Vec::new();
@@ -122,9 +140,11 @@ fn toml_error(file: &Arc<SourceFile>, e: &toml::de::Error) -> Diagnostic {
             || "remove the key".to_owned(),
             |(_, expected)| format!("expected {expected}"),
         );
-        return Diagnostic::error(Code::UnknownKey, file, span, format!("unknown key `{key}`")).with_hint(hint);
+        return Diagnostic::error(Code::UnknownKey, file, span, format!("unknown key `{key}`"))
+            .with_hint(hint);
     }
-    Diagnostic::error(Code::Toml, file, span, message).with_hint("see docs/rules.md for the rule file format")
+    Diagnostic::error(Code::Toml, file, span, message)
+        .with_hint("see docs/rules.md for the rule file format")
 }
 
 /// The span of a spanned value.
@@ -137,11 +157,15 @@ pub(crate) fn json_of(v: &toml::Value) -> Value {
     match v {
         toml::Value::String(s) => Value::String(s.clone()),
         toml::Value::Integer(i) => Value::from(*i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        toml::Value::Float(f) => {
+            serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+        }
         toml::Value::Boolean(b) => Value::Bool(*b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
         toml::Value::Array(a) => Value::Array(a.iter().map(json_of).collect()),
-        toml::Value::Table(t) => Value::Object(t.iter().map(|(k, v)| (k.clone(), json_of(v))).collect()),
+        toml::Value::Table(t) => {
+            Value::Object(t.iter().map(|(k, v)| (k.clone(), json_of(v))).collect())
+        }
     }
 }
 
@@ -150,7 +174,8 @@ fn normalized(v: &toml::Value) -> String {
     fn sort(v: Value) -> Value {
         match v {
             Value::Object(m) => {
-                let mut entries: Vec<(String, Value)> = m.into_iter().map(|(k, v)| (k, sort(v))).collect();
+                let mut entries: Vec<(String, Value)> =
+                    m.into_iter().map(|(k, v)| (k, sort(v))).collect();
                 entries.sort_by(|a, b| a.0.cmp(&b.0));
                 Value::Object(entries.into_iter().collect())
             }
@@ -189,16 +214,33 @@ pub(crate) struct Ctx<'c> {
 }
 
 impl Ctx<'_> {
-    pub(crate) fn error(&mut self, code: Code, at: Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
-        self.diags.push(Diagnostic::error(code, self.file, at, message).with_hint(hint));
+    pub(crate) fn error(
+        &mut self,
+        code: Code,
+        at: Range<usize>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.diags
+            .push(Diagnostic::error(code, self.file, at, message).with_hint(hint));
     }
 
-    pub(crate) fn warning(&mut self, code: Code, at: Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
-        self.diags.push(Diagnostic::warning(code, self.file, at, message).with_hint(hint));
+    pub(crate) fn warning(
+        &mut self,
+        code: Code,
+        at: Range<usize>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.diags
+            .push(Diagnostic::warning(code, self.file, at, message).with_hint(hint));
     }
 
     pub(crate) fn error_count(&self) -> usize {
-        self.diags.iter().filter(|d| d.severity == Severity::Error).count()
+        self.diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     /// Compiles an expression; its variables must be `input`, `context` or bindings.
@@ -213,7 +255,12 @@ impl Ctx<'_> {
                     let start = (at.start + 1 + r.start).min(at.end);
                     start..(at.start + 1 + r.end).min(at.end).max(start)
                 });
-                self.error(Code::ExprSyntax, s, format!("invalid expression: {}", e.message), "see docs/rules.md, \"Expressions\"");
+                self.error(
+                    Code::ExprSyntax,
+                    s,
+                    format!("invalid expression: {}", e.message),
+                    "see docs/rules.md, \"Expressions\"",
+                );
                 None
             }
         }
@@ -225,12 +272,19 @@ impl Ctx<'_> {
         match self.jinja.template(name, text.clone()) {
             Ok(vars) => self.resolve(name, &vars, at),
             Err(e) => {
-                let line = e.range.map(|r| text[..r.start.min(text.len())].matches('\n').count() + 1);
+                let line = e
+                    .range
+                    .map(|r| text[..r.start.min(text.len())].matches('\n').count() + 1);
                 let message = match line {
                     Some(l) => format!("template {name}, line {l}: {}", e.message),
                     None => format!("template {name}: {}", e.message),
                 };
-                self.error(Code::TemplateSyntax, at, message, "see docs/rules.md, \"Templates\"");
+                self.error(
+                    Code::TemplateSyntax,
+                    at,
+                    message,
+                    "see docs/rules.md, \"Templates\"",
+                );
                 None
             }
         }
@@ -254,7 +308,12 @@ impl Ctx<'_> {
                 "templates and expressions see `input`, `context`, the bindings defined above ({}) and `lookup(table, key)`",
                 list(&self.bindings)
             );
-            self.error(Code::UnknownBinding, at, format!("unknown variable `{}`", unknown.join("`, `")), hint);
+            self.error(
+                Code::UnknownBinding,
+                at,
+                format!("unknown variable `{}`", unknown.join("`, `")),
+                hint,
+            );
             return None;
         }
         Some(jinja)
@@ -267,7 +326,10 @@ impl Ctx<'_> {
             Some(root) => full.strip_prefix(root).ok().map(FsPath::to_path_buf),
             None => Some(full.clone()),
         };
-        let safe = rel.as_ref().is_some_and(|r| r.components().all(|c| matches!(c, std::path::Component::Normal(_))));
+        let safe = rel.as_ref().is_some_and(|r| {
+            r.components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+        });
         match rel.filter(|_| safe) {
             Some(r) => Some(r.to_string_lossy().replace('\\', "/")),
             None => {
@@ -288,7 +350,12 @@ impl Ctx<'_> {
         match fs::read_to_string(&full) {
             Ok(text) => Some(text),
             Err(e) => {
-                self.error(Code::Io, span(raw), format!("cannot read {}: {e}", full.display()), "the path is relative to the rule file");
+                self.error(
+                    Code::Io,
+                    span(raw),
+                    format!("cannot read {}: {e}", full.display()),
+                    "the path is relative to the rule file",
+                );
                 None
             }
         }
@@ -300,15 +367,29 @@ impl Builder {
         if let Ok(v) = toml::from_str::<toml::Value>(&file.text) {
             self.hasher.update(normalized(&v).as_bytes());
         }
-        let dir = FsPath::new(&file.name).parent().map(FsPath::to_path_buf).unwrap_or_default();
+        let dir = FsPath::new(&file.name)
+            .parent()
+            .map(FsPath::to_path_buf)
+            .unwrap_or_default();
         let file_limits = self.limits(file, raw.limits.as_ref(), Limits::default());
         let first_table = self.tables.len();
         for (name, table) in &raw.lookup {
-            let entries = table.entries.iter().map(|(k, v)| (k.clone(), json_of(v))).collect();
+            let entries = table
+                .entries
+                .iter()
+                .map(|(k, v)| (k.clone(), json_of(v)))
+                .collect();
             let default = table.default.as_ref().map(|d| json_of(d.get_ref()));
-            self.tables.push(Lookup { name: name.get_ref().clone(), entries, default });
+            self.tables.push(Lookup {
+                name: name.get_ref().clone(),
+                entries,
+                default,
+            });
         }
-        let table_names: Vec<String> = self.tables[first_table..].iter().map(|t| t.name.clone()).collect();
+        let table_names: Vec<String> = self.tables[first_table..]
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
         let mut used_tables = vec![false; table_names.len()];
         if raw.rules.is_empty() {
             self.diags.push(
@@ -318,19 +399,39 @@ impl Builder {
         }
         for rule in &raw.rules {
             let limits = self.limits(file, rule.limits.as_ref(), file_limits);
-            self.rule(file, index, &dir, rule, limits, &table_names, &mut used_tables);
+            self.rule(
+                file,
+                index,
+                &dir,
+                rule,
+                limits,
+                &table_names,
+                &mut used_tables,
+            );
         }
         for ((name, _), used) in raw.lookup.iter().zip(&used_tables) {
             if !used {
                 self.diags.push(
-                    Diagnostic::warning(Code::Unused, file, span(name), format!("lookup table `{}` is never used", name.get_ref()))
-                        .with_hint("use it with `lookup = \"NAME\"` or `lookup(\"NAME\", key)`, or remove it"),
+                    Diagnostic::warning(
+                        Code::Unused,
+                        file,
+                        span(name),
+                        format!("lookup table `{}` is never used", name.get_ref()),
+                    )
+                    .with_hint(
+                        "use it with `lookup = \"NAME\"` or `lookup(\"NAME\", key)`, or remove it",
+                    ),
                 );
             }
         }
     }
 
-    fn limits(&mut self, file: &Arc<SourceFile>, raw: Option<&Spanned<RawLimits>>, base: Limits) -> Limits {
+    fn limits(
+        &mut self,
+        file: &Arc<SourceFile>,
+        raw: Option<&Spanned<RawLimits>>,
+        base: Limits,
+    ) -> Limits {
         let Some(raw) = raw else { return base };
         let mut l = base;
         let r = raw.get_ref();
@@ -339,8 +440,13 @@ impl Builder {
             let n = *v.get_ref();
             if n < 1 || n > max {
                 self.diags.push(
-                    Diagnostic::error(Code::BadLimit, file, span(v), format!("`{name}` must be between 1 and {max}, not {n}"))
-                        .with_hint("see docs/rules.md, \"Limits\""),
+                    Diagnostic::error(
+                        Code::BadLimit,
+                        file,
+                        span(v),
+                        format!("`{name}` must be between 1 and {max}, not {n}"),
+                    )
+                    .with_hint("see docs/rules.md, \"Limits\""),
                 );
                 return None;
             }
@@ -352,7 +458,11 @@ impl Builder {
         if let Some(n) = set(&r.payload_bytes, 1 << 30, "payload_bytes") {
             l.payload_bytes = n as usize;
         }
-        if let Some(n) = set(&r.payload_depth, Limits::MAX_PAYLOAD_DEPTH as i64, "payload_depth") {
+        if let Some(n) = set(
+            &r.payload_depth,
+            Limits::MAX_PAYLOAD_DEPTH as i64,
+            "payload_depth",
+        ) {
             l.payload_depth = n as usize;
         }
         if let Some(n) = set(&r.template_fuel, 1 << 40, "template_fuel") {
@@ -377,15 +487,31 @@ impl Builder {
     ) {
         let name = raw.name.get_ref().clone();
         if name.trim().is_empty() {
-            self.diags.push(Diagnostic::error(Code::BadOption, file, span(&raw.name), "a rule name cannot be empty"));
+            self.diags.push(Diagnostic::error(
+                Code::BadOption,
+                file,
+                span(&raw.name),
+                "a rule name cannot be empty",
+            ));
         } else if let Some(&other) = self.by_name.get(&name) {
             let first = &self.files_name_of(other);
             self.diags.push(
-                Diagnostic::error(Code::DuplicateRule, file, span(&raw.name), format!("a rule named `{name}` already exists"))
-                    .with_hint(format!("first defined in {first}; rule names must be unique across the loaded files")),
+                Diagnostic::error(
+                    Code::DuplicateRule,
+                    file,
+                    span(&raw.name),
+                    format!("a rule named `{name}` already exists"),
+                )
+                .with_hint(format!(
+                    "first defined in {first}; rule names must be unique across the loaded files"
+                )),
             );
         }
-        let errors_before = self.diags.iter().filter(|d| d.severity == Severity::Error).count();
+        let errors_before = self
+            .diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
         let mut used_bindings: Vec<bool> = Vec::new();
         let mut lets = Vec::new();
         let mut maps = Vec::new();
@@ -414,7 +540,12 @@ impl Builder {
                 Some(m) if m.get_ref() == "strict" => true,
                 Some(m) if m.get_ref() == "lenient" => false,
                 Some(m) => {
-                    cx.error(Code::BadOption, span(m), format!("unknown cast_mode `{}`", m.get_ref()), "valid: lenient, strict");
+                    cx.error(
+                        Code::BadOption,
+                        span(m),
+                        format!("unknown cast_mode `{}`", m.get_ref()),
+                        "valid: lenient, strict",
+                    );
                     false
                 }
             };
@@ -425,13 +556,24 @@ impl Builder {
             if let Some(f) = &raw.falsy {
                 vocab.falsy = f.clone();
             }
-            let defaults = Defaults { on_missing, on_null, on_error, strict, vocab: Arc::new(vocab) };
+            let defaults = Defaults {
+                on_missing,
+                on_null,
+                on_error,
+                strict,
+                vocab: Arc::new(vocab),
+            };
             passthrough = match raw.output.as_ref() {
                 None => false,
                 Some(o) if o.get_ref() == "strict" => false,
                 Some(o) if o.get_ref() == "passthrough" => true,
                 Some(o) => {
-                    cx.error(Code::BadOption, span(o), format!("unknown output mode `{}`", o.get_ref()), "valid: strict, passthrough");
+                    cx.error(
+                        Code::BadOption,
+                        span(o),
+                        format!("unknown output mode `{}`", o.get_ref()),
+                        "valid: strict, passthrough",
+                    );
                     false
                 }
             };
@@ -442,7 +584,10 @@ impl Builder {
 
             for (bname, m) in &raw.lets {
                 let n = bname.get_ref();
-                let ident = n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                let ident = n
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                     && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !ident || ["input", "context", "lookup"].contains(&n.as_str()) {
                     cx.error(
@@ -451,16 +596,25 @@ impl Builder {
                         format!("`{n}` cannot name a binding"),
                         "use an identifier (letters, digits, `_`) other than input, context and lookup",
                     );
+                    cx.bindings.push(n.clone());
+                    cx.used_bindings.push(true);
                     continue;
                 }
                 let compiled = cx.mapping(m, span(bname), &format!("let {n}"), &defaults);
-                if let Some(l) = m.lookup.as_ref().and_then(|l| table_names.iter().position(|t| t == l.get_ref())) {
+                if let Some(l) = m
+                    .lookup
+                    .as_ref()
+                    .and_then(|l| table_names.iter().position(|t| t == l.get_ref()))
+                {
                     used_tables[l] = true;
                 }
                 cx.bindings.push(n.clone());
                 cx.used_bindings.push(false);
                 if let Some(mapping) = compiled {
-                    lets.push(Binding { name: n.clone(), mapping });
+                    lets.push(Binding {
+                        name: n.clone(),
+                        mapping,
+                    });
                 }
             }
             for (target, alts) in &raw.map {
@@ -479,7 +633,11 @@ impl Builder {
                             cx.error(
                                 Code::BadTarget,
                                 at.clone(),
-                                format!("target `{}` overlaps target `{}`", target.get_ref(), other.name),
+                                format!(
+                                    "target `{}` overlaps target `{}`",
+                                    target.get_ref(),
+                                    other.name
+                                ),
                                 "a target cannot be inside another target's value",
                             );
                         }
@@ -496,39 +654,72 @@ impl Builder {
                             "give it a `when`, or move it last",
                         );
                     }
-                    if let Some(l) = m.lookup.as_ref().and_then(|l| table_names.iter().position(|t| t == l.get_ref())) {
+                    if let Some(l) = m
+                        .lookup
+                        .as_ref()
+                        .and_then(|l| table_names.iter().position(|t| t == l.get_ref()))
+                    {
                         used_tables[l] = true;
                     }
                     if let Some(m) = cx.mapping(m, at.clone(), target.get_ref(), &defaults) {
                         compiled.push(m);
                     }
                 }
-                maps.push(Target { name: target.get_ref().clone(), alternatives: compiled });
+                maps.push(Target {
+                    name: target.get_ref().clone(),
+                    alternatives: compiled,
+                });
             }
             if raw.map.is_empty() && !passthrough {
-                cx.error(Code::Source, span(&raw.name), format!("rule `{name}` maps nothing"), "add a `[rule.map]` table");
+                cx.error(
+                    Code::Source,
+                    span(&raw.name),
+                    format!("rule `{name}` maps nothing"),
+                    "add a `[rule.map]` table",
+                );
             }
             output_schema = raw.output_schema.as_ref().and_then(|s| schema(&mut cx, s));
             input_schema = raw.input_schema.as_ref().and_then(|s| schema(&mut cx, s));
             if input_schema.is_some() {
                 cx.projection.whole = true;
             }
-            tests = raw.test.iter().filter_map(|t| test(&mut cx, t)).collect::<Vec<_>>();
-            let unused: Vec<usize> = (0..cx.used_bindings.len()).filter(|i| !cx.used_bindings[*i]).collect();
+            tests = raw
+                .test
+                .iter()
+                .filter_map(|t| test(&mut cx, t))
+                .collect::<Vec<_>>();
+            let unused: Vec<usize> = (0..cx.used_bindings.len())
+                .filter(|i| !cx.used_bindings[*i])
+                .collect();
             for i in unused {
                 {
                     if let Some((bname, _)) = raw.lets.get_index(i) {
                         let msg = format!("binding `{}` is never used", bname.get_ref());
-                        cx.warning(Code::Unused, span(bname), msg, "read it with `from`, in an expression, or remove it");
+                        cx.warning(
+                            Code::Unused,
+                            span(bname),
+                            msg,
+                            "read it with `from`, in an expression, or remove it",
+                        );
                     }
                 }
             }
         }
         // Templates and expressions may call lookup(); count their tables as used.
-        if raw.map.values().flat_map(OneOrMany::as_slice).chain(raw.lets.values()).any(|m| m.expr.is_some() || m.template.is_some() || m.template_file.is_some()) {
+        if raw
+            .map
+            .values()
+            .flat_map(OneOrMany::as_slice)
+            .chain(raw.lets.values())
+            .any(|m| m.expr.is_some() || m.template.is_some() || m.template_file.is_some())
+        {
             used_tables.iter_mut().for_each(|u| *u = true);
         }
-        let errors_after = self.diags.iter().filter(|d| d.severity == Severity::Error).count();
+        let errors_after = self
+            .diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
         if errors_after > errors_before {
             return;
         }
@@ -584,7 +775,10 @@ impl Builder {
             files,
             hash,
         };
-        Ok(Compiled { plan, warnings: self.diags })
+        Ok(Compiled {
+            plan,
+            warnings: self.diags,
+        })
     }
 }
 
@@ -594,14 +788,27 @@ fn schema(cx: &mut Ctx<'_>, raw: &SStr) -> Option<Schema> {
     let json: Value = match serde_json::from_str(&text) {
         Ok(v) => v,
         Err(e) => {
-            cx.error(Code::SchemaInvalid, span(raw), format!("{} is not JSON: {e}", raw.get_ref()), "a schema is a JSON file");
+            cx.error(
+                Code::SchemaInvalid,
+                span(raw),
+                format!("{} is not JSON: {e}", raw.get_ref()),
+                "a schema is a JSON file",
+            );
             return None;
         }
     };
     match jsonschema::validator_for(&json) {
-        Ok(validator) => Some(Schema { file: raw.get_ref().clone(), validator }),
+        Ok(validator) => Some(Schema {
+            file: raw.get_ref().clone(),
+            validator,
+        }),
         Err(e) => {
-            cx.error(Code::SchemaInvalid, span(raw), format!("{} is not a valid JSON Schema: {e}", raw.get_ref()), "see https://json-schema.org/draft/2020-12");
+            cx.error(
+                Code::SchemaInvalid,
+                span(raw),
+                format!("{} is not a valid JSON Schema: {e}", raw.get_ref()),
+                "see https://json-schema.org/draft/2020-12",
+            );
             None
         }
     }
@@ -614,7 +821,12 @@ fn test(cx: &mut Ctx<'_>, t: &RawTest) -> Option<TestCase> {
         (Some(table), None) => json_of(&toml::Value::Table(table.clone())).to_string(),
         (None, Some(text)) => text.clone(),
         _ => {
-            cx.error(Code::BadTest, at, "a test needs exactly one of `input` and `input_json`", "input_json may hold any text, even invalid JSON");
+            cx.error(
+                Code::BadTest,
+                at,
+                "a test needs exactly one of `input` and `input_json`",
+                "input_json may hold any text, even invalid JSON",
+            );
             return None;
         }
     };
@@ -623,25 +835,45 @@ fn test(cx: &mut Ctx<'_>, t: &RawTest) -> Option<TestCase> {
         Some(text) => match serde_json::from_str(text) {
             Ok(v) => Some(v),
             Err(e) => {
-                cx.error(Code::BadTest, at, format!("context_json is not JSON: {e}"), "give the gateway context as JSON text");
+                cx.error(
+                    Code::BadTest,
+                    at,
+                    format!("context_json is not JSON: {e}"),
+                    "give the gateway context as JSON text",
+                );
                 return None;
             }
         },
     };
     let expect = match (&t.expect, &t.expect_json, &t.expect_error, t.expect_no_rule) {
-        (Some(table), None, None, None) => Expect::Output(json_of(&toml::Value::Table(table.clone()))),
+        (Some(table), None, None, None) => {
+            Expect::Output(json_of(&toml::Value::Table(table.clone())))
+        }
         (None, Some(text), None, None) => match serde_json::from_str(text) {
             Ok(v) => Expect::Output(v),
             Err(e) => {
-                cx.error(Code::BadTest, at, format!("expect_json is not JSON: {e}"), "give the expected output as JSON text");
+                cx.error(
+                    Code::BadTest,
+                    at,
+                    format!("expect_json is not JSON: {e}"),
+                    "give the expected output as JSON text",
+                );
                 return None;
             }
         },
         (None, None, Some(code), None) => {
-            match crate::Code::ALL.iter().find(|c| c.to_string() == *code || c.slug() == code) {
+            match crate::Code::ALL
+                .iter()
+                .find(|c| c.to_string() == *code || c.slug() == code)
+            {
                 Some(c) => Expect::Error(*c),
                 None => {
-                    cx.error(Code::BadTest, at, format!("unknown error code `{code}`"), "see docs/errors.md");
+                    cx.error(
+                        Code::BadTest,
+                        at,
+                        format!("unknown error code `{code}`"),
+                        "see docs/errors.md",
+                    );
                     return None;
                 }
             }
@@ -657,5 +889,11 @@ fn test(cx: &mut Ctx<'_>, t: &RawTest) -> Option<TestCase> {
             return None;
         }
     };
-    Some(TestCase { name: t.name.get_ref().clone(), input, context, expect, location: (cx.file.name.clone(), line) })
+    Some(TestCase {
+        name: t.name.get_ref().clone(),
+        input,
+        context,
+        expect,
+        location: (cx.file.name.clone(), line),
+    })
 }

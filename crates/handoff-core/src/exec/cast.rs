@@ -36,7 +36,12 @@ pub(crate) fn cast<'a>(
 }
 
 /// The cast of `v`: `None` when it already has the type.
-fn convert(v: &Value, to: Cast, strict: bool, vocab: &BoolVocab) -> Result<Option<Value>, &'static str> {
+fn convert(
+    v: &Value,
+    to: Cast,
+    strict: bool,
+    vocab: &BoolVocab,
+) -> Result<Option<Value>, &'static str> {
     let new = |x: Value| Ok(Some(x));
     match (to, v) {
         (Cast::Keep, _)
@@ -56,7 +61,9 @@ fn convert(v: &Value, to: Cast, strict: bool, vocab: &BoolVocab) -> Result<Optio
         (Cast::Null, _) => new(Value::Null),
         (Cast::String, Value::Number(n)) => new(Value::String(n.to_string())),
         (Cast::String, Value::Bool(b)) => new(Value::String(b.to_string())),
-        (Cast::String, x @ (Value::Object(_) | Value::Array(_))) => new(Value::String(x.to_string())),
+        (Cast::String, x @ (Value::Object(_) | Value::Array(_))) => {
+            new(Value::String(x.to_string()))
+        }
         (Cast::Number, Value::String(s)) => parse_number(s).map(|n| Some(Value::Number(n))),
         (Cast::Integer, Value::String(s)) => parse_number(s)
             .and_then(|n| integral(&n).ok_or("it is not a whole number"))
@@ -86,10 +93,13 @@ fn parse_number(s: &str) -> Result<Number, &'static str> {
         return Ok(i.into());
     }
     let looks_numeric = !t.is_empty()
-        && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'.' | b'-' | b'+' | b'e' | b'E'))
+        && t.bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'.' | b'-' | b'+' | b'e' | b'E'))
         && t.bytes().any(|b| b.is_ascii_digit());
     match t.parse::<f64>() {
-        Ok(f) if looks_numeric && f.is_finite() => Number::from_f64(f).ok_or("the number is not finite"),
+        Ok(f) if looks_numeric && f.is_finite() => {
+            Number::from_f64(f).ok_or("the number is not finite")
+        }
         Ok(_) if looks_numeric => Err("the number is out of range"),
         _ => Err("the string is not a number"),
     }
@@ -137,10 +147,17 @@ mod tests {
     /// One row of the coercion table: input, cast, lenient result, strict result (None = fails).
     fn row(input: Value, to: &str, lenient: Option<Value>, strict: Option<Value>) {
         let to = Cast::from_name(to).unwrap();
-        let vocab = BoolVocab { truthy: vec!["true".into(), "yes".into()], falsy: vec!["false".into(), "no".into()] };
-        let got = convert(&input, to, false, &vocab).ok().map(|v| v.unwrap_or_else(|| input.clone()));
+        let vocab = BoolVocab {
+            truthy: vec!["true".into(), "yes".into()],
+            falsy: vec!["false".into(), "no".into()],
+        };
+        let got = convert(&input, to, false, &vocab)
+            .ok()
+            .map(|v| v.unwrap_or_else(|| input.clone()));
         assert_eq!(got, lenient, "lenient {input} -> {}", to.name());
-        let got = convert(&input, to, true, &vocab).ok().map(|v| v.unwrap_or_else(|| input.clone()));
+        let got = convert(&input, to, true, &vocab)
+            .ok()
+            .map(|v| v.unwrap_or_else(|| input.clone()));
         assert_eq!(got, strict, "strict {input} -> {}", to.name());
     }
 
@@ -151,7 +168,17 @@ mod tests {
         row(json!(" 42 "), "number", Some(json!(42)), None);
         row(json!("1e3"), "number", Some(json!(1000.0)), None);
         row(json!(7.5), "number", Some(json!(7.5)), Some(json!(7.5)));
-        for bad in ["", "abc", "NaN", "nan", "inf", "-Infinity", "1e400", "0x10", "1,5"] {
+        for bad in [
+            "",
+            "abc",
+            "NaN",
+            "nan",
+            "inf",
+            "-Infinity",
+            "1e400",
+            "0x10",
+            "1,5",
+        ] {
             row(json!(bad), "number", None, None);
         }
         row(json!(true), "number", None, None);
@@ -166,7 +193,12 @@ mod tests {
         row(json!(42.0), "integer", Some(json!(42)), Some(json!(42)));
         row(json!(4.5), "integer", None, None);
         row(json!(1e300), "integer", None, None);
-        row(json!("123456789012345678901234567890"), "integer", None, None);
+        row(
+            json!("123456789012345678901234567890"),
+            "integer",
+            None,
+            None,
+        );
     }
 
     #[test]
@@ -174,7 +206,12 @@ mod tests {
         row(json!(49.9), "string", Some(json!("49.9")), None);
         row(json!(3), "string", Some(json!("3")), None);
         row(json!(false), "string", Some(json!("false")), None);
-        row(json!({"a": [1]}), "string", Some(json!("{\"a\":[1]}")), None);
+        row(
+            json!({"a": [1]}),
+            "string",
+            Some(json!("{\"a\":[1]}")),
+            None,
+        );
         row(json!("x"), "string", Some(json!("x")), Some(json!("x")));
     }
 
@@ -196,7 +233,12 @@ mod tests {
         row(json!("x"), "array", Some(json!(["x"])), None);
         row(json!({"a": 1}), "array", Some(json!([{"a": 1}])), None);
         row(json!([1]), "array", Some(json!([1])), Some(json!([1])));
-        row(json!([1, "a"]), "json", Some(json!("[1,\"a\"]")), Some(json!("[1,\"a\"]")));
+        row(
+            json!([1, "a"]),
+            "json",
+            Some(json!("[1,\"a\"]")),
+            Some(json!("[1,\"a\"]")),
+        );
         row(json!("x"), "null", Some(json!(null)), None);
         row(json!(false), "keep", Some(json!(false)), Some(json!(false)));
         row(json!(""), "keep", Some(json!("")), Some(json!("")));

@@ -22,7 +22,12 @@ pub(crate) struct Parsed {
 }
 
 /// Parses `bytes` (after a UTF-8 byte-order mark, if any) keeping only what `proj` reads.
-pub(crate) fn parse(bytes: &[u8], proj: &Projection, max_bytes: usize, max_depth: usize) -> Result<Parsed, Error> {
+pub(crate) fn parse(
+    bytes: &[u8],
+    proj: &Projection,
+    max_bytes: usize,
+    max_depth: usize,
+) -> Result<Parsed, Error> {
     if bytes.len() > max_bytes {
         return Err(Error::new(
             Code::PayloadTooLarge,
@@ -30,11 +35,24 @@ pub(crate) fn parse(bytes: &[u8], proj: &Projection, max_bytes: usize, max_depth
         ));
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let state = State { limit: max_depth, seen: Cell::new(0), too_deep: Cell::new(false) };
+    let state = State {
+        limit: max_depth,
+        seen: Cell::new(0),
+        too_deep: Cell::new(false),
+    };
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let result = Seed { proj, depth: 0, state: &state }.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    let result = Seed {
+        proj,
+        depth: 0,
+        state: &state,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v));
     match result {
-        Ok(value) => Ok(Parsed { value, depth: state.seen.get() }),
+        Ok(value) => Ok(Parsed {
+            value,
+            depth: state.seen.get(),
+        }),
         Err(_) if state.too_deep.get() => Err(Error::new(
             Code::PayloadTooDeep,
             format!("payload nests deeper than {max_depth} levels"),
@@ -116,11 +134,19 @@ impl<'de> Visitor<'de> for Seed<'_, '_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let depth = self.depth + 1;
         self.state.enter(depth)?;
-        let child = if self.proj.whole { Some(self.proj) } else { self.proj.element() };
+        let child = if self.proj.whole {
+            Some(self.proj)
+        } else {
+            self.proj.element()
+        };
         let mut out = Vec::new();
         match child {
             Some(proj) => {
-                while let Some(v) = seq.next_element_seed(Seed { proj, depth, state: self.state })? {
+                while let Some(v) = seq.next_element_seed(Seed {
+                    proj,
+                    depth,
+                    state: self.state,
+                })? {
                     out.push(v);
                 }
             }
@@ -136,7 +162,11 @@ impl<'de> Visitor<'de> for Seed<'_, '_> {
         while let Some(key) = map.next_key_seed(Key(self.proj))? {
             match key {
                 Some((name, proj)) => {
-                    let v = map.next_value_seed(Seed { proj, depth, state: self.state })?;
+                    let v = map.next_value_seed(Seed {
+                        proj,
+                        depth,
+                        state: self.state,
+                    })?;
                     out.insert(name, v);
                 }
                 None => {
@@ -194,7 +224,10 @@ mod tests {
         let p = projection(&["$.a.b", "$.list[*].x"]);
         let text = br#"{"a":{"b":[1,{"z":2}],"c":"skip"},"list":[{"x":1,"y":2},{"y":3}],"noise":{"deep":[[[1]]]}}"#;
         let parsed = parse(text, &p, 1 << 20, 64).unwrap();
-        assert_eq!(parsed.value, json!({"a": {"b": [1, {"z": 2}]}, "list": [{"x": 1}, {}]}));
+        assert_eq!(
+            parsed.value,
+            json!({"a": {"b": [1, {"z": 2}]}, "list": [{"x": 1}, {}]})
+        );
     }
 
     #[test]
@@ -202,24 +235,49 @@ mod tests {
         let text = br#"{"a":[1,2.5,"x",null,true,{"b":{}}],"dup":1,"dup":2}"#;
         let parsed = parse(text, &Projection::everything(), 1 << 20, 64).unwrap();
         assert_eq!(parsed.value, serde_json::from_slice::<Value>(text).unwrap());
-        assert_eq!(parsed.depth, 3);
+        assert_eq!(parsed.depth, 4);
     }
 
     #[test]
     fn limits_and_bad_input_are_errors() {
         let p = Projection::everything();
-        assert_eq!(parse(b"[[[[1]]]]", &p, 100, 3).unwrap_err().code(), Code::PayloadTooDeep);
-        assert_eq!(parse(b"[1, 2]", &p, 3, 64).unwrap_err().code(), Code::PayloadTooLarge);
-        assert_eq!(parse(b"{\"a\": 1", &p, 100, 64).unwrap_err().code(), Code::InvalidJson);
-        assert_eq!(parse(b"{} x", &p, 100, 64).unwrap_err().code(), Code::InvalidJson);
-        assert_eq!(parse(b"\"\xff\"", &p, 100, 64).unwrap_err().code(), Code::InvalidJson);
-        assert_eq!(parse(b"\xEF\xBB\xBF{}", &p, 100, 64).unwrap().value, json!({}));
+        assert_eq!(
+            parse(b"[[[[1]]]]", &p, 100, 3).unwrap_err().code(),
+            Code::PayloadTooDeep
+        );
+        assert_eq!(
+            parse(b"[1, 2]", &p, 3, 64).unwrap_err().code(),
+            Code::PayloadTooLarge
+        );
+        assert_eq!(
+            parse(b"{\"a\": 1", &p, 100, 64).unwrap_err().code(),
+            Code::InvalidJson
+        );
+        assert_eq!(
+            parse(b"{} x", &p, 100, 64).unwrap_err().code(),
+            Code::InvalidJson
+        );
+        assert_eq!(
+            parse(b"\"\xff\"", &p, 100, 64).unwrap_err().code(),
+            Code::InvalidJson
+        );
+        assert_eq!(
+            parse(b"\xEF\xBB\xBF{}", &p, 100, 64).unwrap().value,
+            json!({})
+        );
     }
 
     #[test]
     fn skipped_parts_may_nest_deeply_without_recursion() {
         let p = projection(&["$.a"]);
-        let bomb = format!("{{\"a\":1,\"b\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
-        assert_eq!(parse(bomb.as_bytes(), &p, 1 << 20, 64).unwrap().value, json!({"a": 1}));
+        let bomb = format!(
+            "{{\"a\":1,\"b\":{}{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert_eq!(
+            parse(bomb.as_bytes(), &p, 1 << 20, 64).unwrap().value,
+            json!({"a": 1})
+        );
     }
 }

@@ -10,14 +10,14 @@ use crate::plan::Jinja;
 /// The variable an expression's wrapper template sets.
 pub(crate) const RESULT_VAR: &str = "__value";
 
-
 /// The context of one call: only the variables the template reads, converted once each.
 fn context(frame: &Frame<'_>, j: &Jinja) -> minijinja::Value {
-    minijinja::Value::from_iter(
-        j.vars
-            .iter()
-            .filter_map(|(name, base)| Some((name.as_str(), minijinja::Value::from_serialize(frame.base_value(*base)?)))),
-    )
+    minijinja::Value::from_iter(j.vars.iter().filter_map(|(name, base)| {
+        Some((
+            name.as_str(),
+            minijinja::Value::from_serialize(frame.base_value(*base)?),
+        ))
+    }))
 }
 
 fn failed(code: Code, j: &Jinja, e: &minijinja::Error) -> Error {
@@ -35,9 +35,9 @@ pub(crate) fn eval(frame: &Frame<'_>, j: &Jinja) -> Result<Option<Value>, Error>
     if value.is_undefined() {
         return Ok(None);
     }
-    serde_json::to_value(&value)
-        .map(Some)
-        .map_err(|e| Error::new(Code::ExprFailed, format!("the value is not JSON: {e}")).with_path(&j.name))
+    serde_json::to_value(&value).map(Some).map_err(|e| {
+        Error::new(Code::ExprFailed, format!("the value is not JSON: {e}")).with_path(&j.name)
+    })
 }
 
 /// Evaluates an expression as a condition.
@@ -46,24 +46,43 @@ pub(crate) fn truthy(frame: &Frame<'_>, j: &Jinja) -> Result<bool, Error> {
 }
 
 fn expression_value(frame: &Frame<'_>, j: &Jinja) -> Result<minijinja::Value, Error> {
-    let tmpl = frame.plan.env.get_template(&j.name).map_err(|e| failed(Code::ExprFailed, j, &e))?;
-    let captured = tmpl.render_captured(context(frame, j)).map_err(|e| failed(Code::ExprFailed, j, &e))?;
+    let tmpl = frame
+        .plan
+        .env
+        .get_template(&j.name)
+        .map_err(|e| failed(Code::ExprFailed, j, &e))?;
+    let captured = tmpl
+        .render_captured(context(frame, j))
+        .map_err(|e| failed(Code::ExprFailed, j, &e))?;
     Ok(captured.state().lookup(RESULT_VAR).unwrap_or_default())
 }
 
 /// Renders a template and parses its output as JSON.
 pub(crate) fn render(frame: &Frame<'_>, j: &Jinja) -> Result<Value, Error> {
-    let tmpl = frame.plan.env.get_template(&j.name).map_err(|e| failed(Code::TemplateFailed, j, &e))?;
-    let text = tmpl.render(context(frame, j)).map_err(|e| failed(Code::TemplateFailed, j, &e))?;
+    let tmpl = frame
+        .plan
+        .env
+        .get_template(&j.name)
+        .map_err(|e| failed(Code::TemplateFailed, j, &e))?;
+    let text = tmpl
+        .render(context(frame, j))
+        .map_err(|e| failed(Code::TemplateFailed, j, &e))?;
     let max = frame.plan.parse_limits.template_bytes;
     if text.len() > max {
         return Err(Error::new(
             Code::TemplateFailed,
-            format!("the rendered output is {} bytes, the limit is {max}", text.len()),
+            format!(
+                "the rendered output is {} bytes, the limit is {max}",
+                text.len()
+            ),
         )
         .with_path(&j.name));
     }
     serde_json::from_str(&text).map_err(|e| {
-        Error::new(Code::TemplateNotJson, format!("the rendered output is not JSON: {e}")).with_path(&j.name)
+        Error::new(
+            Code::TemplateNotJson,
+            format!("the rendered output is not JSON: {e}"),
+        )
+        .with_path(&j.name)
     })
 }

@@ -18,7 +18,9 @@ use crate::codes::Code;
 use crate::error::Error;
 use crate::plan::output::Filled;
 use crate::plan::path::{Nodes, Path};
-use crate::plan::{Base, CmpOp, Cond, Mapping, NowFormat, Plan, Policy, Rule, Schema, Select, Source};
+use crate::plan::{
+    Base, CmpOp, Cond, Mapping, NowFormat, Plan, Policy, Rule, Schema, Select, Source,
+};
 
 /// What a transform did with a payload that did not fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +40,12 @@ pub enum Outcome<'p> {
 impl Plan {
     /// Transforms a raw payload with the first rule whose condition holds, appending the output
     /// JSON to `out` (nothing is appended when no rule applies or the transform fails).
-    pub fn transform(&self, payload: &[u8], context: Option<&Value>, out: &mut Vec<u8>) -> Result<Outcome<'_>, Error> {
+    pub fn transform(
+        &self,
+        payload: &[u8],
+        context: Option<&Value>,
+        out: &mut Vec<u8>,
+    ) -> Result<Outcome<'_>, Error> {
         self.transform_impl(None, payload, context, out)
     }
 
@@ -63,13 +70,13 @@ impl Plan {
     ) -> Result<(Outcome<'_>, Option<Value>), Error> {
         let mut out = Vec::new();
         let outcome = self.transform_impl(rule, payload, context, &mut out)?;
-        let value = match outcome {
-            Outcome::Transformed { .. } => Some(
-                serde_json::from_slice(&out)
-                    .map_err(|e| Error::new(Code::InvalidJson, format!("output is not JSON: {e}")))?,
-            ),
-            Outcome::NoRule { .. } => None,
-        };
+        let value =
+            match outcome {
+                Outcome::Transformed { .. } => Some(serde_json::from_slice(&out).map_err(|e| {
+                    Error::new(Code::InvalidJson, format!("output is not JSON: {e}"))
+                })?),
+                Outcome::NoRule { .. } => None,
+            };
         Ok((outcome, value))
     }
 
@@ -81,16 +88,21 @@ impl Plan {
         out: &mut Vec<u8>,
     ) -> Result<Outcome<'_>, Error> {
         let named = match rule {
-            Some(name) => Some(
-                *self
-                    .by_name
-                    .get(name)
-                    .ok_or_else(|| Error::new(Code::UnknownRule, format!("there is no rule named `{name}`")))?,
-            ),
+            Some(name) => Some(*self.by_name.get(name).ok_or_else(|| {
+                Error::new(
+                    Code::UnknownRule,
+                    format!("there is no rule named `{name}`"),
+                )
+            })?),
             None => None,
         };
         let limits = named.map_or(&self.parse_limits, |i| &self.rules[i].limits);
-        let parsed = input::parse(payload, &self.projection, limits.payload_bytes, limits.payload_depth)?;
+        let parsed = input::parse(
+            payload,
+            &self.projection,
+            limits.payload_bytes,
+            limits.payload_depth,
+        )?;
         let candidates: &[Rule] = match named {
             Some(i) => std::slice::from_ref(&self.rules[i]),
             None => &self.rules,
@@ -109,7 +121,12 @@ impl Plan {
             return Ok(Outcome::Transformed { rule: &rule.name });
         }
         let tried: Vec<&str> = candidates.iter().map(|r| r.name.as_str()).collect();
-        Ok(Outcome::NoRule { reason: format!("the condition of no rule holds (tried {})", tried.join(", ")) })
+        Ok(Outcome::NoRule {
+            reason: format!(
+                "the condition of no rule holds (tried {})",
+                tried.join(", ")
+            ),
+        })
     }
 }
 
@@ -117,14 +134,20 @@ fn check_rule_limits(rule: &Rule, bytes: usize, depth: usize) -> Result<(), Erro
     if bytes > rule.limits.payload_bytes {
         return Err(Error::new(
             Code::PayloadTooLarge,
-            format!("payload is {bytes} bytes, the limit is {}", rule.limits.payload_bytes),
+            format!(
+                "payload is {bytes} bytes, the limit is {}",
+                rule.limits.payload_bytes
+            ),
         )
         .with_rule(&rule.name));
     }
     if depth > rule.limits.payload_depth {
         return Err(Error::new(
             Code::PayloadTooDeep,
-            format!("payload nests deeper than {} levels", rule.limits.payload_depth),
+            format!(
+                "payload nests deeper than {} levels",
+                rule.limits.payload_depth
+            ),
         )
         .with_rule(&rule.name));
     }
@@ -183,7 +206,13 @@ pub(crate) struct Frame<'a> {
 
 impl<'a> Frame<'a> {
     fn new(plan: &'a Plan, rule: &'a Rule, input: &'a Value, context: Option<&'a Value>) -> Self {
-        Frame { plan, rule, input, context, bindings: Vec::new() }
+        Frame {
+            plan,
+            rule,
+            input,
+            context,
+            bindings: Vec::new(),
+        }
     }
 
     /// Runs the rule's bindings and mappings and writes the output.
@@ -194,7 +223,9 @@ impl<'a> Frame<'a> {
         }
         self.bindings.reserve(rule.lets.len());
         for b in &rule.lets {
-            let v = self.mapping(&b.mapping).map_err(|e| e.with_target(&format!("let {}", b.name)))?;
+            let v = self
+                .mapping(&b.mapping)
+                .map_err(|e| e.with_target(&format!("let {}", b.name)))?;
             self.bindings.push(v.flatten());
         }
         let mut slots: Vec<Option<Cow<'a, Value>>> = Vec::with_capacity(rule.maps.len());
@@ -210,7 +241,11 @@ impl<'a> Frame<'a> {
         }
         let start = out.len();
         let written = if rule.passthrough || rule.output_schema.is_some() {
-            let mut value = if rule.passthrough { self.input.clone() } else { Value::Null };
+            let mut value = if rule.passthrough {
+                self.input.clone()
+            } else {
+                Value::Null
+            };
             if rule.passthrough {
                 rule.output.merge_into(&mut value, &slots);
             } else {
@@ -221,7 +256,13 @@ impl<'a> Frame<'a> {
             }
             serde_json::to_writer(&mut *out, &value)
         } else {
-            serde_json::to_writer(&mut *out, &Filled { node: &rule.output, slots: &slots })
+            serde_json::to_writer(
+                &mut *out,
+                &Filled {
+                    node: &rule.output,
+                    slots: &slots,
+                },
+            )
         };
         written.map_err(|e| {
             out.truncate(start);
@@ -256,13 +297,15 @@ impl<'a> Frame<'a> {
             Err(e) => Problem::Other(e),
         };
         let (policy, error) = match problem {
-            Problem::Missing if m.required || m.on_missing == Policy::Fail => {
-                (Policy::Fail, Some(Error::new(Code::Missing, "a required value is missing")))
-            }
+            Problem::Missing if m.required || m.on_missing == Policy::Fail => (
+                Policy::Fail,
+                Some(Error::new(Code::Missing, "a required value is missing")),
+            ),
             Problem::Missing => (m.on_missing, None),
-            Problem::Null if m.required || m.on_null == Policy::Fail => {
-                (Policy::Fail, Some(Error::new(Code::Null, "a required value is null")))
-            }
+            Problem::Null if m.required || m.on_null == Policy::Fail => (
+                Policy::Fail,
+                Some(Error::new(Code::Null, "a required value is null")),
+            ),
             Problem::Null => (m.on_null, None),
             Problem::Cast(reason, shown) => {
                 let message = format!("cannot cast {shown} to {}: {reason}", m.cast.name());
@@ -274,7 +317,11 @@ impl<'a> Frame<'a> {
             Policy::Fallback => m.fallback.as_ref().map(Cow::Borrowed),
             Policy::Skip => None,
             Policy::Null => Some(Cow::Owned(Value::Null)),
-            Policy::Fail => return Err(with_path(error.unwrap_or_else(|| Error::new(Code::Missing, "failed")))),
+            Policy::Fail => {
+                return Err(with_path(
+                    error.unwrap_or_else(|| Error::new(Code::Missing, "failed")),
+                ));
+            }
         }))
     }
 
@@ -292,7 +339,9 @@ impl<'a> Frame<'a> {
                 Some(BaseRef::Short(v)) => Val::One(Cow::Owned(v.clone())),
             },
             Source::Value(v) => Val::One(Cow::Borrowed(v)),
-            Source::Expr(j) => jinja::eval(self, j)?.map_or(Val::Missing, |v| Val::One(Cow::Owned(v))),
+            Source::Expr(j) => {
+                jinja::eval(self, j)?.map_or(Val::Missing, |v| Val::One(Cow::Owned(v)))
+            }
             Source::Template(j) => Val::One(Cow::Owned(jinja::render(self, j)?)),
             Source::Now(format) => Val::One(Cow::Owned(now(*format))),
         };
@@ -305,7 +354,10 @@ impl<'a> Frame<'a> {
                     other => {
                         return Err(Error::new(
                             Code::StepFailed,
-                            format!("to_object needs an array of objects, got {}", cast::kind(other)),
+                            format!(
+                                "to_object needs an array of objects, got {}",
+                                cast::kind(other)
+                            ),
                         ));
                     }
                 },
@@ -355,7 +407,12 @@ impl<'a> Frame<'a> {
     /// Whether a condition holds.
     fn holds(&self, c: &'a Cond) -> Result<bool, Error> {
         Ok(match c {
-            Cond::Cmp { base, path, op, value } => {
+            Cond::Cmp {
+                base,
+                path,
+                op,
+                value,
+            } => {
                 let got = self.single(*base, path.as_ref());
                 compare(got.as_ref().map(BaseRef::get), *op, value)
             }
@@ -399,11 +456,11 @@ impl<'a> Frame<'a> {
         match root {
             BaseRef::Long(v) => match path.query(v)? {
                 Nodes::One(n) => Some(BaseRef::Long(n)),
-                Nodes::Many(n) => n.first().map(|n| BaseRef::Long(*n)),
+                Nodes::Many(n) => n.first().map(|n| BaseRef::Long(n)),
             },
             BaseRef::Short(v) => match path.query(v)? {
                 Nodes::One(n) => Some(BaseRef::Short(n)),
-                Nodes::Many(n) => n.first().map(|n| BaseRef::Short(*n)),
+                Nodes::Many(n) => n.first().map(|n| BaseRef::Short(n)),
             },
         }
     }
@@ -418,16 +475,26 @@ fn validate(schema: &Schema, value: &Value, code: Code) -> Result<(), Error> {
         .take(5)
         .map(|e| {
             let at = e.instance_path().to_string();
-            format!("at `{}`: {e}", if at.is_empty() { "/" } else { at.as_str() })
+            format!(
+                "at `{}`: {e}",
+                if at.is_empty() { "/" } else { at.as_str() }
+            )
         })
         .collect();
-    Err(Error::new(code, format!("does not match {}: {}", schema.file, shown.join("; "))))
+    Err(Error::new(
+        code,
+        format!("does not match {}: {}", schema.file, shown.join("; ")),
+    ))
 }
 
 /// Applies a selection to the nodes a path found.
 fn select<'x>(nodes: Option<Nodes<'x>>, sel: &Select) -> Result<Val<'x>, Error> {
     let Some(nodes) = nodes else {
-        return Ok(if *sel == Select::All { Val::Nodes(Vec::new()) } else { Val::Missing });
+        return Ok(if *sel == Select::All {
+            Val::Nodes(Vec::new())
+        } else {
+            Val::Missing
+        });
     };
     let list = nodes.as_slice();
     Ok(match sel {
@@ -435,7 +502,10 @@ fn select<'x>(nodes: Option<Nodes<'x>>, sel: &Select) -> Result<Val<'x>, Error> 
         Select::One => {
             return Err(Error::new(
                 Code::Cardinality,
-                format!("the path selected {} nodes where one was expected", list.len()),
+                format!(
+                    "the path selected {} nodes where one was expected",
+                    list.len()
+                ),
             ));
         }
         Select::First => Val::One(Cow::Borrowed(list[0])),
@@ -468,7 +538,9 @@ fn best<'x>(list: &[&'x Value], field: &str, better: impl Fn(f64, f64) -> bool) 
 fn to_object<'x>(to: &crate::plan::ToObject, items: impl Iterator<Item = &'x Value>) -> Value {
     let mut map = Map::new();
     for item in items {
-        let Some(Value::String(key)) = item.get(&to.key) else { continue };
+        let Some(Value::String(key)) = item.get(&to.key) else {
+            continue;
+        };
         let value = match item.get(&to.value) {
             None | Some(Value::Null) => continue,
             Some(Value::String(s)) if to.skip_empty && s.is_empty() => continue,
@@ -484,7 +556,9 @@ fn to_object<'x>(to: &crate::plan::ToObject, items: impl Iterator<Item = &'x Val
 /// RFC 9535 comparison: a missing value equals nothing, `!=` holds against it; `<` and
 /// friends compare numbers with numbers and strings with strings only.
 fn compare(got: Option<&Value>, op: CmpOp, want: &Value) -> bool {
-    let Some(got) = got else { return op == CmpOp::Ne };
+    let Some(got) = got else {
+        return op == CmpOp::Ne;
+    };
     let less = match (got, want) {
         (Value::Number(a), Value::Number(b)) => a.as_f64() < b.as_f64(),
         (Value::String(a), Value::String(b)) => a < b,
@@ -502,7 +576,10 @@ fn compare(got: Option<&Value>, op: CmpOp, want: &Value) -> bool {
 }
 
 fn comparable(a: &Value, b: &Value) -> bool {
-    matches!((a, b), (Value::Number(_), Value::Number(_)) | (Value::String(_), Value::String(_)))
+    matches!(
+        (a, b),
+        (Value::Number(_), Value::Number(_)) | (Value::String(_), Value::String(_))
+    )
 }
 
 /// JSON equality with numbers compared by value (`1 == 1.0`).
@@ -512,9 +589,13 @@ pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
             (Some(i), Some(j)) => i == j,
             _ => x.as_f64() == y.as_f64(),
         },
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
@@ -532,7 +613,9 @@ fn preview(v: &Value) -> String {
 }
 
 fn now(format: NowFormat) -> Value {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     match format {
         NowFormat::UnixMs => Value::from(since.as_millis() as u64),
         NowFormat::Unix => Value::from(since.as_secs()),
@@ -592,7 +675,9 @@ mod tests {
         let a = json!({"c": 0.9, "n": "a"});
         let b = json!({"c": 0.9, "n": "b"});
         let c = json!({"c": "0.99"});
-        let Val::One(top) = best(&[&c, &a, &b], "c", |x, y| x > y) else { panic!("no top") };
+        let Val::One(top) = best(&[&c, &a, &b], "c", |x, y| x > y) else {
+            panic!("no top")
+        };
         assert_eq!(top.as_ref(), &a);
     }
 }

@@ -65,8 +65,12 @@ fn rule(plan: &Plan, r: &Rule) -> RuleInfo {
             reads.push(text.to_owned());
         }
     };
-    let mut all = r.lets.iter().map(|b| &b.mapping).chain(r.maps.iter().flat_map(|t| &t.alternatives)).peekable();
-    while let Some(m) = all.next() {
+    let all = r
+        .lets
+        .iter()
+        .map(|b| &b.mapping)
+        .chain(r.maps.iter().flat_map(|t| &t.alternatives));
+    for m in all {
         if let Source::Path(base, p) = &m.source {
             note(*base, &p.text);
         }
@@ -83,7 +87,11 @@ fn rule(plan: &Plan, r: &Rule) -> RuleInfo {
         file: plan.files[r.file].name.clone(),
         condition: r.when.as_ref().map(|c| cond(c, &names)),
         reads,
-        bindings: r.lets.iter().map(|b| mapping(plan, &b.name, &b.mapping, &names)).collect(),
+        bindings: r
+            .lets
+            .iter()
+            .map(|b| mapping(plan, &b.name, &b.mapping, &names))
+            .collect(),
         mappings: r
             .maps
             .iter()
@@ -97,9 +105,21 @@ fn rule(plan: &Plan, r: &Rule) -> RuleInfo {
 
 fn cond_paths(c: &Cond, note: &mut impl FnMut(Base, &str)) {
     match c {
-        Cond::Cmp { base, path: Some(p), .. } | Cond::In { base, path: Some(p), .. } | Cond::Exists { base, path: Some(p), .. } => {
-            note(*base, &p.text)
+        Cond::Cmp {
+            base,
+            path: Some(p),
+            ..
         }
+        | Cond::In {
+            base,
+            path: Some(p),
+            ..
+        }
+        | Cond::Exists {
+            base,
+            path: Some(p),
+            ..
+        } => note(*base, &p.text),
         Cond::All(cs) | Cond::Any(cs) => cs.iter().for_each(|c| cond_paths(c, note)),
         Cond::Not(c) => cond_paths(c, note),
         _ => {}
@@ -120,15 +140,44 @@ fn cond(c: &Cond, names: &[&str]) -> String {
         None => base(b, names),
     };
     match c {
-        Cond::Cmp { base: b, path, op, value } => format!("{} {} {value}", at(*b, path), op.symbol()),
-        Cond::In { base: b, path, values } => {
+        Cond::Cmp {
+            base: b,
+            path,
+            op,
+            value,
+        } => format!("{} {} {value}", at(*b, path), op.symbol()),
+        Cond::In {
+            base: b,
+            path,
+            values,
+        } => {
             let vs: Vec<String> = values.iter().map(ToString::to_string).collect();
             format!("{} is one of [{}]", at(*b, path), vs.join(", "))
         }
-        Cond::Exists { base: b, path, want: true } => format!("{} exists", at(*b, path)),
-        Cond::Exists { base: b, path, want: false } => format!("{} does not exist", at(*b, path)),
-        Cond::All(cs) => format!("all of ({})", cs.iter().map(|c| cond(c, names)).collect::<Vec<_>>().join("; ")),
-        Cond::Any(cs) => format!("any of ({})", cs.iter().map(|c| cond(c, names)).collect::<Vec<_>>().join("; ")),
+        Cond::Exists {
+            base: b,
+            path,
+            want: true,
+        } => format!("{} exists", at(*b, path)),
+        Cond::Exists {
+            base: b,
+            path,
+            want: false,
+        } => format!("{} does not exist", at(*b, path)),
+        Cond::All(cs) => format!(
+            "all of ({})",
+            cs.iter()
+                .map(|c| cond(c, names))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        Cond::Any(cs) => format!(
+            "any of ({})",
+            cs.iter()
+                .map(|c| cond(c, names))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
         Cond::Not(c) => format!("not ({})", cond(c, names)),
         Cond::Expr(j) => format!("expression {} is true", j.name),
     }
@@ -160,8 +209,12 @@ fn mapping(plan: &Plan, target: &str, m: &Mapping, names: &[&str]) -> MappingInf
             Select::First => "take the first node".to_owned(),
             Select::Last => "take the last node".to_owned(),
             Select::All => "collect all nodes into an array".to_owned(),
-            Select::MaxBy(f) => format!("take the node with the largest `{f}` (the first on a tie)"),
-            Select::MinBy(f) => format!("take the node with the smallest `{f}` (the first on a tie)"),
+            Select::MaxBy(f) => {
+                format!("take the node with the largest `{f}` (the first on a tie)")
+            }
+            Select::MinBy(f) => {
+                format!("take the node with the smallest `{f}` (the first on a tie)")
+            }
         });
         if m.select == Select::One {
             failures.push(format!("several nodes: {}", policy(m.on_error, m)));
@@ -172,12 +225,20 @@ fn mapping(plan: &Plan, target: &str, m: &Mapping, names: &[&str]) -> MappingInf
             "build an object from `{}` -> `{}` entries{}",
             t.key,
             t.value,
-            if t.skip_empty { ", skipping empty values" } else { "" }
+            if t.skip_empty {
+                ", skipping empty values"
+            } else {
+                ""
+            }
         ));
     }
     if let Some(l) = m.lookup {
         let t = &plan.tables[l];
-        let default = if t.default.is_some() { " (its default when the key is not in it)" } else { "" };
+        let default = if t.default.is_some() {
+            " (its default when the key is not in it)"
+        } else {
+            ""
+        };
         steps.push(format!("look the value up in table `{}`{default}", t.name));
     }
     if m.cast != super::Cast::Keep {
@@ -191,8 +252,12 @@ fn mapping(plan: &Plan, target: &str, m: &Mapping, names: &[&str]) -> MappingInf
         failures.push(format!("missing: {}", policy(m.on_missing, m)));
         failures.push(format!("null: {}", policy(m.on_null, m)));
     }
-    failures.retain(|f| !f.ends_with(": write the value") );
-    MappingInfo { target: target.to_owned(), steps, failures }
+    failures.retain(|f| !f.ends_with(": write the value"));
+    MappingInfo {
+        target: target.to_owned(),
+        steps,
+        failures,
+    }
 }
 
 fn policy(p: Policy, m: &Mapping) -> String {
@@ -206,8 +271,17 @@ fn policy(p: Policy, m: &Mapping) -> String {
 
 impl fmt::Display for PlanInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parsing = if self.reads_whole_payload { "whole payloads" } else { "only the parts of a payload its rules read" };
-        writeln!(f, "rule set {} ({} rule(s)); parses {parsing}", self.hash, self.rules.len())?;
+        let parsing = if self.reads_whole_payload {
+            "whole payloads"
+        } else {
+            "only the parts of a payload its rules read"
+        };
+        writeln!(
+            f,
+            "rule set {} ({} rule(s)); parses {parsing}",
+            self.hash,
+            self.rules.len()
+        )?;
         for r in &self.rules {
             writeln!(f, "\nrule `{}` ({})", r.name, r.file)?;
             if let Some(d) = &r.description {
@@ -217,7 +291,15 @@ impl fmt::Display for PlanInfo {
                 Some(c) => writeln!(f, "  applies when {c}")?,
                 None => writeln!(f, "  applies to every payload")?,
             }
-            writeln!(f, "  reads: {}", if r.reads.is_empty() { "(nothing by path)".to_owned() } else { r.reads.join(", ") })?;
+            writeln!(
+                f,
+                "  reads: {}",
+                if r.reads.is_empty() {
+                    "(nothing by path)".to_owned()
+                } else {
+                    r.reads.join(", ")
+                }
+            )?;
             let writes: Vec<&str> = r.mappings.iter().map(|m| m.target.as_str()).collect();
             writeln!(f, "  writes: {}", writes.join(", "))?;
             if r.passthrough {

@@ -38,7 +38,10 @@ pub struct Plan {
 impl fmt::Debug for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Plan")
-            .field("rules", &self.rules.iter().map(|r| &r.name).collect::<Vec<_>>())
+            .field(
+                "rules",
+                &self.rules.iter().map(|r| &r.name).collect::<Vec<_>>(),
+            )
             .field("hash", &self.hash)
             .finish_non_exhaustive()
     }
@@ -73,7 +76,9 @@ impl Plan {
 
     /// The tests declared with the rules (`[[rule.test]]`).
     pub fn tests(&self) -> impl Iterator<Item = (&str, &TestCase)> {
-        self.rules.iter().flat_map(|r| r.tests.iter().map(move |t| (r.name.as_str(), t)))
+        self.rules
+            .iter()
+            .flat_map(|r| r.tests.iter().map(move |t| (r.name.as_str(), t)))
     }
 }
 
@@ -222,8 +227,9 @@ pub enum Cast {
 
 impl Cast {
     /// Every cast name accepted in rule files.
-    pub const NAMES: &'static [&'static str] =
-        &["keep", "string", "number", "integer", "boolean", "object", "array", "null", "json"];
+    pub const NAMES: &'static [&'static str] = &[
+        "keep", "string", "number", "integer", "boolean", "object", "array", "null", "json",
+    ];
 
     /// The cast of a name in a rule file.
     pub fn from_name(s: &str) -> Option<Cast> {
@@ -268,7 +274,10 @@ pub struct BoolVocab {
 
 impl Default for BoolVocab {
     fn default() -> Self {
-        BoolVocab { truthy: vec!["true".into()], falsy: vec!["false".into()] }
+        BoolVocab {
+            truthy: vec!["true".into()],
+            falsy: vec!["false".into()],
+        }
     }
 }
 
@@ -297,17 +306,29 @@ impl Policy {
             _ => return None,
         })
     }
-
 }
 
 /// A predicate.
 pub(crate) enum Cond {
     /// Compare the value at a path with a constant (RFC 9535 comparison semantics).
-    Cmp { base: Base, path: Option<Path>, op: CmpOp, value: Value },
+    Cmp {
+        base: Base,
+        path: Option<Path>,
+        op: CmpOp,
+        value: Value,
+    },
     /// The value equals one of the constants.
-    In { base: Base, path: Option<Path>, values: Vec<Value> },
+    In {
+        base: Base,
+        path: Option<Path>,
+        values: Vec<Value>,
+    },
     /// The path selects at least one node (or none, when `want` is false).
-    Exists { base: Base, path: Option<Path>, want: bool },
+    Exists {
+        base: Base,
+        path: Option<Path>,
+        want: bool,
+    },
     All(Vec<Cond>),
     Any(Vec<Cond>),
     Not(Box<Cond>),

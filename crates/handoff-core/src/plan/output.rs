@@ -126,7 +126,13 @@ impl Serialize for Filled<'_> {
                 let mut map = s.serialize_map(None)?;
                 for (name, child) in children {
                     if child.is_set(self.slots) {
-                        map.serialize_entry(name, &Filled { node: child, slots: self.slots })?;
+                        map.serialize_entry(
+                            name,
+                            &Filled {
+                                node: child,
+                                slots: self.slots,
+                            },
+                        )?;
                     }
                 }
                 map.end()
@@ -146,11 +152,25 @@ mod tests {
         root.insert(&split_target("a.b").unwrap(), 0).unwrap();
         root.insert(&split_target("a.c").unwrap(), 1).unwrap();
         root.insert(&split_target("d").unwrap(), 2).unwrap();
-        assert_eq!(root.insert(&split_target("a.b.x").unwrap(), 3), Err(TargetError::Conflict(0)));
-        assert_eq!(root.insert(&split_target("a").unwrap(), 3), Err(TargetError::Conflict(0)));
+        assert_eq!(
+            root.insert(&split_target("a.b.x").unwrap(), 3),
+            Err(TargetError::Conflict(0))
+        );
+        assert_eq!(
+            root.insert(&split_target("a").unwrap(), 3),
+            Err(TargetError::Conflict(0))
+        );
         assert_eq!(split_target("a..b"), Err(TargetError::Malformed));
-        let slots = vec![Some(Cow::Owned(json!(1))), None, Some(Cow::Owned(json!("x")))];
-        let text = serde_json::to_string(&Filled { node: &root, slots: &slots }).unwrap();
+        let slots = vec![
+            Some(Cow::Owned(json!(1))),
+            None,
+            Some(Cow::Owned(json!("x"))),
+        ];
+        let text = serde_json::to_string(&Filled {
+            node: &root,
+            slots: &slots,
+        })
+        .unwrap();
         assert_eq!(text, r#"{"a":{"b":1},"d":"x"}"#);
         assert_eq!(root.to_value(&slots), json!({"a": {"b": 1}, "d": "x"}));
     }

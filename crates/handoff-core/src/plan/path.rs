@@ -48,7 +48,9 @@ pub(crate) enum Selector {
     Wildcard,
     Slice,
     /// A filter; `uses_root` when it contains an absolute (`$`) query.
-    Filter { uses_root: bool },
+    Filter {
+        uses_root: bool,
+    },
 }
 
 /// Why a path was rejected, with a byte offset into the path text.
@@ -101,7 +103,11 @@ impl Path {
             Some(steps) => Kind::Simple(steps),
             None => Kind::General(parsed),
         };
-        Ok(Path { text: text.to_owned(), segments, kind })
+        Ok(Path {
+            text: text.to_owned(),
+            segments,
+            kind,
+        })
     }
 
     /// Whether the path selects at most one node (RFC 9535 "singular query").
@@ -123,7 +129,11 @@ impl Path {
                     v = match (step, v) {
                         (Step::Name(n), Value::Object(m)) => m.get(n.as_str())?,
                         (Step::Index(i), Value::Array(a)) => {
-                            let idx = if *i < 0 { a.len().checked_sub(i.unsigned_abs() as usize)? } else { *i as usize };
+                            let idx = if *i < 0 {
+                                a.len().checked_sub(i.unsigned_abs() as usize)?
+                            } else {
+                                *i as usize
+                            };
                             a.get(idx)?
                         }
                         _ => return None,
@@ -133,7 +143,11 @@ impl Path {
             }
             Kind::General(p) => {
                 let nodes = p.query(root).all();
-                if nodes.is_empty() { None } else { Some(Nodes::Many(nodes)) }
+                if nodes.is_empty() {
+                    None
+                } else {
+                    Some(Nodes::Many(nodes))
+                }
             }
         }
     }
@@ -151,7 +165,11 @@ fn precheck(text: &str) -> Result<(), PathError> {
     if text.len() > Limits::MAX_PATH_BYTES {
         return Err(PathError {
             offset: Limits::MAX_PATH_BYTES,
-            message: format!("path is {} bytes long, the limit is {}", text.len(), Limits::MAX_PATH_BYTES),
+            message: format!(
+                "path is {} bytes long, the limit is {}",
+                text.len(),
+                Limits::MAX_PATH_BYTES
+            ),
             too_complex: true,
         });
     }
@@ -227,7 +245,10 @@ pub(crate) fn scan(text: &str) -> Result<Vec<Segment>, usize> {
             }
             vec![Selector::Name(text[start..i].to_owned())]
         };
-        segments.push(Segment { descendant, selectors });
+        segments.push(Segment {
+            descendant,
+            selectors,
+        });
     }
 }
 
@@ -260,7 +281,12 @@ fn bracket(text: &str, i: &mut usize) -> Result<Vec<Selector>, usize> {
             }
             _ => {
                 let start = *i;
-                while *i < b.len() && matches!(b[*i], b'-' | b'0'..=b'9' | b':' | b' ' | b'\t' | b'\n' | b'\r') {
+                while *i < b.len()
+                    && matches!(
+                        b[*i],
+                        b'-' | b'0'..=b'9' | b':' | b' ' | b'\t' | b'\n' | b'\r'
+                    )
+                {
                     *i += 1;
                 }
                 let s = text[start..*i].trim();
@@ -364,8 +390,10 @@ fn quoted(text: &str, i: &mut usize) -> Result<String, usize> {
                                 return Err(start);
                             }
                             let lo = hex4(&mut chars).ok_or(start)?;
-                            char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo.wrapping_sub(0xDC00)))
-                                .ok_or(start)?
+                            char::from_u32(
+                                0x10000 + ((hi - 0xD800) << 10) + (lo.wrapping_sub(0xDC00)),
+                            )
+                            .ok_or(start)?
                         } else {
                             char::from_u32(hi).ok_or(start)?
                         }
@@ -401,25 +429,61 @@ mod tests {
         assert_eq!(
             names("$.a['b c'][0]..d[*][1:2,?@.x == $.y]"),
             vec![
-                Segment { descendant: false, selectors: vec![Selector::Name("a".into())] },
-                Segment { descendant: false, selectors: vec![Selector::Name("b c".into())] },
-                Segment { descendant: false, selectors: vec![Selector::Index(0)] },
-                Segment { descendant: true, selectors: vec![Selector::Name("d".into())] },
-                Segment { descendant: false, selectors: vec![Selector::Wildcard] },
-                Segment { descendant: false, selectors: vec![Selector::Slice, Selector::Filter { uses_root: true }] },
+                Segment {
+                    descendant: false,
+                    selectors: vec![Selector::Name("a".into())]
+                },
+                Segment {
+                    descendant: false,
+                    selectors: vec![Selector::Name("b c".into())]
+                },
+                Segment {
+                    descendant: false,
+                    selectors: vec![Selector::Index(0)]
+                },
+                Segment {
+                    descendant: true,
+                    selectors: vec![Selector::Name("d".into())]
+                },
+                Segment {
+                    descendant: false,
+                    selectors: vec![Selector::Wildcard]
+                },
+                Segment {
+                    descendant: false,
+                    selectors: vec![Selector::Slice, Selector::Filter { uses_root: true }]
+                },
             ]
         );
-        assert_eq!(names(r#"$["\u00e9\'"]"#)[0].selectors, vec![Selector::Name("é'".into())]);
-        assert_eq!(names("$['$']")[0].selectors, vec![Selector::Name("$".into())]);
+        assert_eq!(
+            names(r#"$['\u00e9\'']"#)[0].selectors,
+            vec![Selector::Name("é'".into())]
+        );
+        assert_eq!(
+            names("$['$']")[0].selectors,
+            vec![Selector::Name("$".into())]
+        );
     }
 
     #[test]
     fn simple_paths_agree_with_serde_json_path() {
         let v = json!({"a": {"b": [1, 2, {"c": "x"}]}, "d": null});
-        for p in ["$.a.b[2].c", "$.a.b[-1]", "$.a.b[-4]", "$.a.b[3]", "$.d", "$.a.x", "$['a']['b'][0]", "$"] {
+        for p in [
+            "$.a.b[2].c",
+            "$.a.b[-1]",
+            "$.a.b[-4]",
+            "$.a.b[3]",
+            "$.d",
+            "$.a.x",
+            "$['a']['b'][0]",
+            "$",
+        ] {
             let ours = Path::compile(p).unwrap();
             assert!(ours.is_singular(), "{p}");
-            let got: Vec<&Value> = ours.query(&v).map(|n| n.as_slice().to_vec()).unwrap_or_default();
+            let got: Vec<&Value> = ours
+                .query(&v)
+                .map(|n| n.as_slice().to_vec())
+                .unwrap_or_default();
             assert_eq!(got, JsonPath::parse(p).unwrap().query(&v).all(), "{p}");
         }
     }

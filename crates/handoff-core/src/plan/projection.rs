@@ -16,7 +16,10 @@ impl Projection {
     /// A projection that reads everything.
     #[cfg(test)]
     pub(crate) fn everything() -> Projection {
-        Projection { whole: true, ..Projection::default() }
+        Projection {
+            whole: true,
+            ..Projection::default()
+        }
     }
 
     /// Whether the projection reads the whole payload.
@@ -57,7 +60,10 @@ impl Projection {
             self.whole = true;
             return;
         };
-        let filtered = seg.selectors.iter().any(|s| matches!(s, Selector::Filter { .. }));
+        let filtered = seg
+            .selectors
+            .iter()
+            .any(|s| matches!(s, Selector::Filter { .. }));
         if seg.descendant || filtered {
             self.whole = true;
             return;
@@ -114,7 +120,11 @@ impl Projection {
 
     /// The projection of a member (`None`: skip it).
     pub(crate) fn member(&self, name: &str) -> Option<&Projection> {
-        self.fields.iter().find(|(n, _)| n == name).map(|(_, p)| p).or(self.any.as_deref())
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p)
+            .or(self.any.as_deref())
     }
 
     /// The projection of every array element (`None`: skip them).

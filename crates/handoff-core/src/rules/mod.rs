@@ -161,7 +161,7 @@ pub struct RawTest {
 #[derive(Debug)]
 pub enum OneOrMany {
     /// `target = { ... }`.
-    One(RawMapping),
+    One(Box<RawMapping>),
     /// `target = [ { ..., when = ... }, { ... } ]`.
     Many(Vec<RawMapping>),
 }
@@ -170,7 +170,7 @@ impl OneOrMany {
     /// The alternatives, in order.
     pub fn as_slice(&self) -> &[RawMapping] {
         match self {
-            OneOrMany::One(m) => std::slice::from_ref(m),
+            OneOrMany::One(m) => std::slice::from_ref(m.as_ref()),
             OneOrMany::Many(v) => v,
         }
     }
@@ -185,7 +185,8 @@ impl<'de> Deserialize<'de> for OneOrMany {
                 f.write_str("a mapping table or an array of mapping tables")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<OneOrMany, A::Error> {
-                RawMapping::deserialize(de::value::MapAccessDeserializer::new(map)).map(OneOrMany::One)
+                RawMapping::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|m| OneOrMany::One(Box::new(m)))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<OneOrMany, A::Error> {
                 Vec::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(OneOrMany::Many)

@@ -1,0 +1,68 @@
+//! Data-driven tests: every `fixtures/core/<case>/rule.toml` with its `input.json` (and optional
+//! `context.json`) is compiled and run; the snapshot is the output, the outcome, or, for
+//! `err_` cases, the rendered diagnostics or the run-time error.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use handoff_core::{Outcome, SourceFile, compile_sources};
+use serde_json::Value;
+
+fn run_case(rule: &Path) -> String {
+    let dir = rule.parent().expect("case folder");
+    let case = dir.file_name().and_then(|n| n.to_str()).expect("case name");
+    let text = fs::read_to_string(rule).expect("rule.toml");
+    // A stable, relative name, so that snapshots do not depend on the checkout's location.
+    let name = format!("fixtures/core/{case}/rule.toml");
+    let mut report = String::new();
+    let compiled = match compile_sources(vec![SourceFile { name, text }], Some(dir.to_path_buf())) {
+        Ok(c) => c,
+        Err(diags) => {
+            assert!(
+                case.starts_with("err_"),
+                "{case} should compile:\n{}",
+                diags.render(false)
+            );
+            return diags.render(false);
+        }
+    };
+    for w in &compiled.warnings {
+        writeln!(report, "{}", w.render(false)).unwrap();
+    }
+    let input = fs::read(dir.join("input.json")).unwrap_or_else(|_| panic!("{case}: input.json"));
+    let context: Option<Value> = fs::read(dir.join("context.json"))
+        .ok()
+        .map(|c| serde_json::from_slice(&c).expect("context.json"));
+    match compiled
+        .plan
+        .transform_value(None, &input, context.as_ref())
+    {
+        Ok((Outcome::Transformed { rule }, Some(out))) => {
+            assert!(
+                !case.starts_with("err_"),
+                "{case} should fail but rule {rule} transformed it"
+            );
+            writeln!(
+                report,
+                "rule: {rule}\n{}",
+                serde_json::to_string_pretty(&out).unwrap()
+            )
+            .unwrap();
+        }
+        Ok((Outcome::NoRule { reason }, _)) => writeln!(report, "no rule: {reason}").unwrap(),
+        Ok((outcome, None)) => panic!("{case}: {outcome:?} without output"),
+        Err(e) => {
+            assert!(case.starts_with("err_"), "{case} failed: {e}");
+            writeln!(report, "error: {e}").unwrap();
+        }
+    }
+    report
+}
+
+#[test]
+fn core_fixtures() {
+    insta::glob!("../../../fixtures/core", "*/rule.toml", |path| {
+        insta::assert_snapshot!(run_case(path));
+    });
+}

@@ -1,0 +1,200 @@
+//! CLI tests: they run the real `handoff` binary.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use base64::Engine;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn handoff(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("handoff starts");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn check_accepts_the_shipped_rules() {
+    let out = handoff(&["check", "rules/"], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("0 error(s)"));
+}
+
+#[test]
+fn check_reports_all_four_errors_with_positions() {
+    let out = handoff(&["check", "fixtures/core/err_four_errors/rule.toml"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    for want in [
+        "fixtures/core/err_four_errors/rule.toml:6:55: error[E200]",
+        "fixtures/core/err_four_errors/rule.toml:7:35: error[E201]",
+        "fixtures/core/err_four_errors/rule.toml:8:64: error[E105]",
+        "fixtures/core/err_four_errors/rule.toml:9:81: error[E106]",
+    ] {
+        assert!(stderr.contains(want), "missing `{want}` in:\n{stderr}");
+    }
+    assert!(stderr.contains('^'), "a caret under the span");
+}
+
+#[test]
+fn check_json_format_is_machine_readable() {
+    let out = handoff(
+        &[
+            "check",
+            "--format",
+            "json",
+            "fixtures/core/err_four_errors/rule.toml",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let codes: Vec<&str> = list.iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["E200", "E201", "E105", "E106"]);
+    assert_eq!(list[1]["line"], 7);
+}
+
+#[test]
+fn run_keeps_order_and_dead_letters_every_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.ndjson");
+    let report = dir.path().join("report.json");
+    let mut input = Vec::new();
+    input.extend_from_slice(b"{\"sessionId\": \"s1\", \"channel\": \"voice\"}\n");
+    input.extend_from_slice(b"{\"sessionId\": \"s2\", \"cogn\n");
+    input.extend_from_slice(b"{\"sessionId\": \"\xff\xfe\"}\n");
+    input.extend_from_slice(b"\n");
+    input.extend_from_slice(b"{\"sessionId\": \"s4\"} trailing\n");
+    input.extend_from_slice(b"{\"sessionId\": \"s5\"}");
+    let out = handoff(
+        &[
+            "run",
+            "rules/cxone_handoff.toml",
+            "--dead-letter",
+            dead.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &input,
+    );
+    assert_eq!(out.status.code(), Some(1), "failures give a non-zero exit");
+    let lines: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sessions: Vec<&str> = lines
+        .iter()
+        .map(|l| l["interactionId"].as_str().unwrap())
+        .collect();
+    assert_eq!(sessions, ["s1", "s5"]);
+    assert_eq!(lines[0]["requestType"], "voice");
+
+    let records: Vec<Value> = std::fs::read_to_string(&dead)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 3);
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r["source"]["line"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [2, 3, 5]
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r["code"] == "E402" && r["source"]["file"] == "<stdin>")
+    );
+    assert_eq!(records[0]["raw"], "{\"sessionId\": \"s2\", \"cogn");
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(records[1]["raw_base64"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(raw, b"{\"sessionId\": \"\xff\xfe\"}");
+    assert_eq!(records[2]["raw"], "{\"sessionId\": \"s4\"} trailing");
+
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("read 5 = ok 2 + no rule 0 + failed 3"),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(
+        (report["read"].as_u64(), report["failed"].as_u64()),
+        (Some(5), Some(3))
+    );
+    assert_eq!(report["reconciles"], true);
+    assert!(report["latency"]["p99_us"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn run_over_the_shipped_fixtures_matches_the_oracle_line_count() {
+    let out = handoff(
+        &[
+            "run",
+            "rules/cxone_handoff.toml",
+            "fixtures/cxone_handoff/payloads.ndjson",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 400);
+    assert!(text(&out.stderr).contains("read 400 = ok 400 + no rule 0 + failed 0"));
+}
+
+#[test]
+fn explain_describes_reads_writes_and_failures() {
+    let out = handoff(&["explain", "rules/cxone_handoff.toml"], b"");
+    assert!(out.status.success());
+    let s = text(&out.stdout);
+    for want in [
+        "rule `cxone-handoff`",
+        "reads: $.cognigy.intents[*]",
+        "writes: requestType, interactionId, routingData.queueId",
+        "take the node with the largest `confidence` (the first on a tie)",
+        "look the value up in table `routes`",
+        "cast leniently to boolean",
+        "parses only the parts of a payload its rules read",
+    ] {
+        assert!(s.contains(want), "missing `{want}` in:\n{s}");
+    }
+}
+
+#[test]
+fn a_broken_rule_file_runs_nothing() {
+    let out = handoff(&["run", "fixtures/core/err_four_errors/rule.toml"], b"{}\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(text(&out.stderr).contains("nothing was run"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = handoff(
+        &[
+            "run",
+            "rules/cxone_handoff.toml",
+            "/nonexistent/input.ndjson",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot open"));
+}
