@@ -269,8 +269,22 @@ impl Ctx<'_> {
     /// Compiles a template given as text.
     pub(crate) fn template(&mut self, name: &str, text: String, at: Range<usize>) -> Option<Jinja> {
         self.hasher.update(text.as_bytes());
+        // An included or imported template reads variables this one does not show: give it
+        // everything (the whole input, the context and every binding so far).
+        let composes = text.split("{%").skip(1).any(|tag| {
+            let word = tag.trim_start_matches('-').trim_start();
+            ["include", "import", "from", "extends"]
+                .iter()
+                .any(|k| word.starts_with(k))
+        });
         match self.jinja.template(name, text.clone()) {
-            Ok(vars) => self.resolve(name, &vars, at),
+            Ok(mut vars) => {
+                if composes {
+                    vars.extend(["input".to_owned(), "context".to_owned()]);
+                    vars.extend(self.bindings.iter().cloned());
+                }
+                self.resolve(name, &vars, at)
+            }
             Err(e) => {
                 let line = e
                     .range

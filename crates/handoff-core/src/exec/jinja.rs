@@ -26,6 +26,14 @@ fn failed(code: Code, j: &Jinja, e: &minijinja::Error) -> Error {
         msg.push_str(": ");
         msg.push_str(detail);
     }
+    if let Some(line) = e.line() {
+        msg.push_str(&format!(" (line {line})"));
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        msg.push_str(&format!("; caused by: {inner}"));
+        source = inner.source();
+    }
     Error::new(code, msg).with_path(&j.name)
 }
 
