@@ -65,6 +65,8 @@ codes! {
     BadStep = 115, "bad_step";
     /// A rule test (`[[rule.test]]`) that is malformed.
     BadTest = 116, "bad_test";
+    /// Two lookup tables share a name.
+    DuplicateLookup = 117, "duplicate_lookup";
 
     /// A JSONPath that is not valid RFC 9535.
     PathSyntax = 200, "path_syntax";

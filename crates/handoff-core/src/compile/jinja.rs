@@ -185,10 +185,13 @@ fn best_by(list: Vec<MjValue>, attr: &str, max: bool) -> MjValue {
             top = Some((item, score));
         }
     }
-    top.map_or(MjValue::from(()), |(v, _)| v)
+    top.map_or(MjValue::UNDEFINED, |(v, _)| v)
 }
 
-fn to_object(list: Vec<MjValue>, key: String, value: String) -> MjValue {
+/// Like the `to_object` step: keys must be non-empty strings, null and undefined values are
+/// dropped, and `""` values too when `skip_empty` is true.
+fn to_object(list: Vec<MjValue>, key: String, value: String, skip_empty: Option<bool>) -> MjValue {
+    let skip_empty = skip_empty.unwrap_or(false);
     let mut map = indexmap::IndexMap::new();
     for item in list {
         let Ok(k) = item.get_attr(&key) else { continue };
@@ -196,7 +199,7 @@ fn to_object(list: Vec<MjValue>, key: String, value: String) -> MjValue {
             continue;
         };
         match item.get_attr(&value) {
-            Ok(v) if !v.is_undefined() && !v.is_none() && v.as_str() != Some("") => {
+            Ok(v) if !v.is_undefined() && !v.is_none() && !(skip_empty && v.as_str() == Some("")) => {
                 map.insert(k, v);
             }
             _ => {}

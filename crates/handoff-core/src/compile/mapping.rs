@@ -145,13 +145,14 @@ impl Ctx<'_> {
             }
         });
         if let Some(f) = &raw.fallback {
-            let usable = [on_missing, on_null, on_error].contains(&Policy::Fallback) && !required;
+            let absent = (on_missing == Policy::Fallback || on_null == Policy::Fallback) && !required;
+            let usable = absent || on_error == Policy::Fallback;
             if !usable {
                 self.warning(
                     Code::FallbackUnused,
                     span(f),
                     format!("the fallback of `{label}` is never used"),
-                    "no policy of this mapping is `fallback` (or it is `required`)",
+                    "no policy of this mapping that can apply is `fallback`",
                 );
             }
         }

@@ -388,6 +388,17 @@ impl Builder {
         let file_limits = self.limits(file, raw.limits.as_ref(), Limits::default());
         let first_table = self.tables.len();
         for (name, table) in &raw.lookup {
+            if self.tables.iter().any(|t| t.name == *name.get_ref()) {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::DuplicateLookup,
+                        file,
+                        span(name),
+                        format!("a lookup table named `{}` already exists", name.get_ref()),
+                    )
+                    .with_hint("table names are shared by templates across the loaded files; rename one"),
+                );
+            }
             let entries = table
                 .entries
                 .iter()
