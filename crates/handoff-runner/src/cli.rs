@@ -39,6 +39,8 @@ enum Command {
     Check(CheckArgs),
     /// Describe a compiled rule file in words.
     Explain(ExplainArgs),
+    /// Run the tests that live with the rules (`[[rule.test]]`).
+    Test(ExplainArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -96,6 +98,7 @@ pub(crate) fn main() -> Result<ExitCode> {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
         Command::Explain(args) => explain(args),
+        Command::Test(args) => test(args),
     }
 }
 
@@ -239,6 +242,34 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::from(if ok { EXIT_OK } else { EXIT_FAILED }))
+}
+
+fn test(args: ExplainArgs) -> Result<ExitCode> {
+    let compiled = match compile_paths(&args.paths) {
+        Ok(c) => c,
+        Err(d) => {
+            print_diagnostics(&d);
+            println!("0 passed, 1 failed");
+            return Ok(ExitCode::from(EXIT_FAILED));
+        }
+    };
+    let results = handoff_runner::ruletest::run_tests(&compiled.plan);
+    let mut failed = 0;
+    for r in &results {
+        match &r.failure {
+            None => println!("ok      {}", r.name),
+            Some(why) => {
+                failed += 1;
+                println!("FAILED  {} ({})\n{why}", r.name, r.location);
+            }
+        }
+    }
+    println!("{} passed, {failed} failed", results.len() - failed);
+    Ok(ExitCode::from(if failed > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }))
 }
 
 fn explain(args: ExplainArgs) -> Result<ExitCode> {

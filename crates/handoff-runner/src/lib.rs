@@ -2,7 +2,8 @@
 //!
 //! - [`batch`]: NDJSON / JSON inputs -> outputs in input order, failures to a dead-letter
 //!   sink with their raw bytes, a reconciled [`Summary`];
-//! - [`summary`]: counts and latency percentiles of a run.
+//! - [`summary`]: counts and latency percentiles of a run;
+//! - [`ruletest`]: the tests that live with the rules (`[[rule.test]]`).
 //!
 //! ```
 //! use handoff_core::{compile_sources, SourceFile};
@@ -23,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod batch;
+pub mod ruletest;
 pub mod summary;
 
 pub use summary::Summary;

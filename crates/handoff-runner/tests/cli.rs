@@ -198,3 +198,54 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("cannot open"));
 }
+
+#[test]
+fn test_runs_the_rule_tests_and_shows_a_diff() {
+    let out = handoff(&["test", "rules/"], b"");
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout)
+            .lines()
+            .last()
+            .unwrap()
+            .ends_with(" passed, 0 failed")
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let rule = dir.path().join("r.toml");
+    std::fs::write(
+        &rule,
+        r#"
+[[rule]]
+name = "r"
+[rule.map]
+tier = { path = "$.tier", fallback = "standard" }
+[[rule.test]]
+name = "wrong expectation"
+input = { tier = "gold" }
+expect = { tier = "silver" }
+[[rule.test]]
+name = "right expectation"
+input = {}
+expect = { tier = "standard" }
+[[rule.test]]
+name = "expects an error that does not happen"
+input = {}
+expect_error = "E502"
+"#,
+    )
+    .unwrap();
+    let out = handoff(&["test", rule.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let s = text(&out.stdout);
+    assert!(s.contains("FAILED  r :: wrong expectation"), "{s}");
+    assert!(
+        s.contains("-   \"tier\": \"silver\"") && s.contains("+   \"tier\": \"gold\""),
+        "{s}"
+    );
+    assert!(
+        s.contains("expected the error E502 cast_failed, got the output"),
+        "{s}"
+    );
+    assert!(s.ends_with("1 passed, 2 failed\n"), "{s}");
+}

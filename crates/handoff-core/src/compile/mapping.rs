@@ -145,7 +145,8 @@ impl Ctx<'_> {
             }
         });
         if let Some(f) = &raw.fallback {
-            let absent = (on_missing == Policy::Fallback || on_null == Policy::Fallback) && !required;
+            let absent =
+                (on_missing == Policy::Fallback || on_null == Policy::Fallback) && !required;
             let usable = absent || on_error == Policy::Fallback;
             if !usable {
                 self.warning(

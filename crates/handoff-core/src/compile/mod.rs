@@ -396,7 +396,9 @@ impl Builder {
                         span(name),
                         format!("a lookup table named `{}` already exists", name.get_ref()),
                     )
-                    .with_hint("table names are shared by templates across the loaded files; rename one"),
+                    .with_hint(
+                        "table names are shared by templates across the loaded files; rename one",
+                    ),
                 );
             }
             let entries = table
