@@ -199,9 +199,7 @@ fn to_object(list: Vec<MjValue>, key: String, value: String, skip_empty: Option<
             continue;
         };
         match item.get_attr(&value) {
-            Ok(v)
-                if !v.is_undefined() && !v.is_none() && !(skip_empty && v.as_str() == Some("")) =>
-            {
+            Ok(v) if !(v.is_undefined() || v.is_none() || skip_empty && v.as_str() == Some("")) => {
                 map.insert(k, v);
             }
             _ => {}
