@@ -3,7 +3,8 @@
 //! - [`batch`]: NDJSON / JSON inputs -> outputs in input order, failures to a dead-letter
 //!   sink with their raw bytes, a reconciled [`Summary`];
 //! - [`summary`]: counts and latency percentiles of a run;
-//! - [`ruletest`]: the tests that live with the rules (`[[rule.test]]`).
+//! - [`ruletest`]: the tests that live with the rules (`[[rule.test]]`);
+//! - [`runner`]: the embeddable [`Runner`]: thread-safe, hot-reloaded, with per-rule metrics.
 //!
 //! ```
 //! use handoff_core::{compile_sources, SourceFile};
@@ -25,6 +26,8 @@
 
 pub mod batch;
 pub mod ruletest;
+pub mod runner;
 pub mod summary;
 
+pub use runner::Runner;
 pub use summary::Summary;
