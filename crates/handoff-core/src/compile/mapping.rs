@@ -383,7 +383,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn cast_mode(&mut self, m: &SStr) -> bool {
+    pub(crate) fn cast_mode(&mut self, m: &SStr) -> bool {
         match m.get_ref().as_str() {
             "lenient" => false,
             "strict" => true,

@@ -562,20 +562,7 @@ impl Builder {
             let on_missing = cx.policy(raw.on_missing.as_ref(), Policy::Fallback);
             let on_null = cx.policy(raw.on_null.as_ref(), Policy::Fallback);
             let on_error = cx.policy(raw.on_error.as_ref(), Policy::Fail);
-            let strict = match raw.cast_mode.as_ref() {
-                None => false,
-                Some(m) if m.get_ref() == "strict" => true,
-                Some(m) if m.get_ref() == "lenient" => false,
-                Some(m) => {
-                    cx.error(
-                        Code::BadOption,
-                        span(m),
-                        format!("unknown cast_mode `{}`", m.get_ref()),
-                        "valid: lenient, strict",
-                    );
-                    false
-                }
-            };
+            let strict = raw.cast_mode.as_ref().is_some_and(|m| cx.cast_mode(m));
             let mut vocab = BoolVocab::default();
             if let Some(t) = &raw.truthy {
                 vocab.truthy = t.clone();

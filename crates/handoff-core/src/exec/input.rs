@@ -207,21 +207,11 @@ impl<'de, 'p> Visitor<'de> for Key<'p> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::path::Path;
     use serde_json::json;
-
-    fn projection(paths: &[&str]) -> Projection {
-        let mut p = Projection::default();
-        for path in paths {
-            p.add_path(&Path::compile(path).unwrap().segments);
-        }
-        p.finish();
-        p
-    }
 
     #[test]
     fn keeps_only_what_is_read() {
-        let p = projection(&["$.a.b", "$.list[*].x"]);
+        let p = Projection::of_paths(&["$.a.b", "$.list[*].x"]);
         let text = br#"{"a":{"b":[1,{"z":2}],"c":"skip"},"list":[{"x":1,"y":2},{"y":3}],"noise":{"deep":[[[1]]]}}"#;
         let parsed = parse(text, &p, 1 << 20, 64).unwrap();
         assert_eq!(
@@ -269,7 +259,7 @@ mod tests {
 
     #[test]
     fn skipped_parts_may_nest_deeply_without_recursion() {
-        let p = projection(&["$.a"]);
+        let p = Projection::of_paths(&["$.a"]);
         let bomb = format!(
             "{{\"a\":1,\"b\":{}{}}}",
             "[".repeat(100_000),

@@ -27,6 +27,17 @@ impl Projection {
         self.whole
     }
 
+    /// The finished projection of some paths (for tests).
+    #[cfg(test)]
+    pub(crate) fn of_paths(paths: &[&str]) -> Projection {
+        let mut p = Projection::default();
+        for path in paths {
+            p.add_path(&super::path::Path::compile(path).unwrap().segments);
+        }
+        p.finish();
+        p
+    }
+
     /// Adds a path whose selected nodes are read whole.
     pub(crate) fn add_path(&mut self, segments: &[Segment]) {
         let uses_root = segments
@@ -136,15 +147,9 @@ impl Projection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::path::Path;
 
     fn proj(paths: &[&str]) -> Projection {
-        let mut p = Projection::default();
-        for path in paths {
-            p.add_path(&Path::compile(path).unwrap().segments);
-        }
-        p.finish();
-        p
+        Projection::of_paths(paths)
     }
 
     #[test]
