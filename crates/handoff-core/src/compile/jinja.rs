@@ -7,7 +7,7 @@ use std::sync::Arc;
 use minijinja::value::Value as MjValue;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
-use crate::exec::jinja_result_var;
+use crate::exec::jinja::RESULT_VAR;
 use crate::plan::{Base, Jinja, Lookup};
 
 /// A lookup table as templates see it: entries and the default (undefined when none).
@@ -93,7 +93,7 @@ impl JinjaBuilder {
         name: &str,
         source: &str,
     ) -> Result<Vec<String>, JinjaError> {
-        let prefix = format!("{{% set {} = (", jinja_result_var());
+        let prefix = format!("{{% set {RESULT_VAR} = (");
         let wrapped = format!("{prefix}{source}) %}}");
         self.add(name, wrapped).map_err(|mut e| {
             e.range = e

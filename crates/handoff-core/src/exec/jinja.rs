@@ -54,26 +54,22 @@ pub(crate) fn truthy(frame: &Frame<'_>, j: &Jinja) -> Result<bool, Error> {
 }
 
 fn expression_value(frame: &Frame<'_>, j: &Jinja) -> Result<minijinja::Value, Error> {
-    let tmpl = frame
+    let captured = frame
         .plan
         .env
         .get_template(&j.name)
-        .map_err(|e| failed(Code::ExprFailed, j, &e))?;
-    let captured = tmpl
-        .render_captured(context(frame, j))
+        .and_then(|t| t.render_captured(context(frame, j)))
         .map_err(|e| failed(Code::ExprFailed, j, &e))?;
     Ok(captured.state().lookup(RESULT_VAR).unwrap_or_default())
 }
 
 /// Renders a template and parses its output as JSON.
 pub(crate) fn render(frame: &Frame<'_>, j: &Jinja) -> Result<Value, Error> {
-    let tmpl = frame
+    let text = frame
         .plan
         .env
         .get_template(&j.name)
-        .map_err(|e| failed(Code::TemplateFailed, j, &e))?;
-    let text = tmpl
-        .render(context(frame, j))
+        .and_then(|t| t.render(context(frame, j)))
         .map_err(|e| failed(Code::TemplateFailed, j, &e))?;
     let max = frame.plan.parse_limits.template_bytes;
     if text.len() > max {

@@ -2,12 +2,7 @@
 
 pub(crate) mod cast;
 pub(crate) mod input;
-mod jinja;
-
-/// The variable an expression's wrapper template sets.
-pub(crate) fn jinja_result_var() -> &'static str {
-    jinja::RESULT_VAR
-}
+pub(crate) mod jinja;
 
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -172,12 +167,32 @@ impl Val<'_> {
     }
 }
 
-/// Why a mapping has no value; turned into an [`Error`] only when the policy says fail.
-enum Problem {
+/// Why a mapping has no value; turned into an [`Error`] only when the policy says fail, so a
+/// problem that a fallback handles allocates nothing.
+enum Problem<'a> {
     Missing,
     Null,
-    Cast(&'static str, String),
+    Cast(&'static str, Cow<'a, Value>),
     Other(Error),
+}
+
+/// The error of a mapping whose policy is to fail, naming the path or template it read.
+fn failure(m: &Mapping, problem: Problem<'_>) -> Error {
+    let qualifier = if m.required { "a required" } else { "the" };
+    let e = match problem {
+        Problem::Missing => Error::new(Code::Missing, format!("{qualifier} value is missing")),
+        Problem::Null => Error::new(Code::Null, format!("{qualifier} value is null")),
+        Problem::Cast(reason, v) => Error::new(
+            Code::CastFailed,
+            format!("cannot cast {} to {}: {reason}", preview(&v), m.cast.name()),
+        ),
+        Problem::Other(e) => e,
+    };
+    match &m.source {
+        Source::Path(_, p) => e.with_path(&p.text),
+        Source::Expr(j) | Source::Template(j) => e.with_path(&j.name),
+        _ => e,
+    }
 }
 
 /// A binding's or the input's value: borrowed for the whole call, or only from the frame.
@@ -241,16 +256,13 @@ impl<'a> Frame<'a> {
         }
         let start = out.len();
         let written = if rule.passthrough || rule.output_schema.is_some() {
-            let mut value = if rule.passthrough {
-                self.input.clone()
-            } else {
-                Value::Null
-            };
-            if rule.passthrough {
+            let value = if rule.passthrough {
+                let mut value = self.input.clone();
                 rule.output.merge_into(&mut value, &slots);
+                value
             } else {
-                value = rule.output.to_value(&slots);
-            }
+                rule.output.to_value(&slots)
+            };
             if let Some(schema) = &rule.output_schema {
                 validate(schema, &value, Code::OutputSchema)?;
             }
@@ -277,51 +289,27 @@ impl<'a> Frame<'a> {
                 return Ok(None);
             }
         }
-        let label = || match &m.source {
-            Source::Path(_, p) => Some(p.text.as_str()),
-            Source::Expr(j) | Source::Template(j) => Some(j.name.as_str()),
-            _ => None,
-        };
-        let with_path = |e: Error| match label() {
-            Some(p) => e.with_path(p),
-            None => e,
-        };
         let problem = match self.value(m) {
             Ok(Val::Missing) => Problem::Missing,
             Ok(Val::One(v)) if v.is_null() => Problem::Null,
             Ok(Val::One(v)) => match cast::cast(v, m.cast, m.strict, &m.vocab) {
                 Ok(v) => return Ok(Some(Some(v))),
-                Err((reason, v)) => Problem::Cast(reason, preview(&v)),
+                Err((reason, v)) => Problem::Cast(reason, v),
             },
             Ok(Val::Nodes(_)) => unreachable!("value() materializes node lists"),
             Err(e) => Problem::Other(e),
         };
-        let (policy, error) = match problem {
-            Problem::Missing if m.required || m.on_missing == Policy::Fail => (
-                Policy::Fail,
-                Some(Error::new(Code::Missing, "a required value is missing")),
-            ),
-            Problem::Missing => (m.on_missing, None),
-            Problem::Null if m.required || m.on_null == Policy::Fail => (
-                Policy::Fail,
-                Some(Error::new(Code::Null, "a required value is null")),
-            ),
-            Problem::Null => (m.on_null, None),
-            Problem::Cast(reason, shown) => {
-                let message = format!("cannot cast {shown} to {}: {reason}", m.cast.name());
-                (m.on_error, Some(Error::new(Code::CastFailed, message)))
-            }
-            Problem::Other(e) => (m.on_error, Some(e)),
+        let policy = match problem {
+            Problem::Missing | Problem::Null if m.required => Policy::Fail,
+            Problem::Missing => m.on_missing,
+            Problem::Null => m.on_null,
+            Problem::Cast(..) | Problem::Other(_) => m.on_error,
         };
         Ok(Some(match policy {
             Policy::Fallback => m.fallback.as_ref().map(Cow::Borrowed),
             Policy::Skip => None,
             Policy::Null => Some(Cow::Owned(Value::Null)),
-            Policy::Fail => {
-                return Err(with_path(
-                    error.unwrap_or_else(|| Error::new(Code::Missing, "failed")),
-                ));
-            }
+            Policy::Fail => return Err(failure(m, problem)),
         }))
     }
 
