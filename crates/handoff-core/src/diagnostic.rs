@@ -73,6 +73,25 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// A new diagnostic at `span` of `file`.
+    pub fn new(
+        severity: Severity,
+        code: Code,
+        file: &Arc<SourceFile>,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> Self {
+        let (file, message, hint) = (Arc::clone(file), message.into(), None);
+        Diagnostic {
+            severity,
+            code,
+            message,
+            hint,
+            file,
+            span,
+        }
+    }
+
     /// A new error at `span` of `file`.
     pub fn error(
         code: Code,
@@ -80,14 +99,7 @@ impl Diagnostic {
         span: Range<usize>,
         message: impl Into<String>,
     ) -> Self {
-        Diagnostic {
-            severity: Severity::Error,
-            code,
-            message: message.into(),
-            hint: None,
-            file: Arc::clone(file),
-            span,
-        }
+        Diagnostic::new(Severity::Error, code, file, span, message)
     }
 
     /// A new warning at `span` of `file`.
@@ -97,10 +109,7 @@ impl Diagnostic {
         span: Range<usize>,
         message: impl Into<String>,
     ) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, file, span, message)
-        }
+        Diagnostic::new(Severity::Warning, code, file, span, message)
     }
 
     /// Adds a hint.

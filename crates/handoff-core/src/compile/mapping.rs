@@ -82,21 +82,7 @@ impl Ctx<'_> {
                 skip_empty: t.skip_empty,
             }
         });
-        let lookup = raw.lookup.as_ref().and_then(|l| {
-            match self.tables.iter().position(|t| t == l.get_ref()) {
-                Some(i) => Some(i),
-                None => {
-                    let hint = format!("defined tables: {}", list(self.tables));
-                    self.error(
-                        Code::UnknownLookup,
-                        span(l),
-                        format!("there is no lookup table `{}`", l.get_ref()),
-                        hint,
-                    );
-                    None
-                }
-            }
-        });
+        let lookup = raw.lookup.as_ref().and_then(|l| self.table(l));
         if lookup.is_some() && select == Some(Select::All) && to_object.is_none() {
             self.error(
                 Code::BadStep,
@@ -176,6 +162,26 @@ impl Ctx<'_> {
             on_error,
             fallback,
         })
+    }
+
+    /// `lookup = "NAME"`: the plan-wide index of a table of this file, marked used.
+    fn table(&mut self, name: &SStr) -> Option<usize> {
+        match self.tables.iter().position(|t| t == name.get_ref()) {
+            Some(i) => {
+                self.used_tables[i] = true;
+                Some(self.table_offset + i)
+            }
+            None => {
+                let hint = format!("tables defined in this file: {}", list(self.tables));
+                self.error(
+                    Code::UnknownLookup,
+                    span(name),
+                    format!("there is no lookup table `{}`", name.get_ref()),
+                    hint,
+                );
+                None
+            }
+        }
     }
 
     fn source(&mut self, raw: &RawMapping, label: &str) -> Option<Source> {
@@ -413,6 +419,10 @@ impl Ctx<'_> {
         })
     }
 
+    fn conds(&mut self, list: &[Spanned<RawCond>]) -> Option<Vec<Cond>> {
+        list.iter().map(|c| self.cond(c)).collect()
+    }
+
     /// Compiles a condition.
     pub(crate) fn cond(&mut self, raw: &Spanned<RawCond>) -> Option<Cond> {
         let at = span(raw);
@@ -522,20 +532,8 @@ impl Ctx<'_> {
                 path: None,
                 want: *c.exists.as_ref()?.get_ref(),
             },
-            "all" => Cond::All(
-                c.all
-                    .as_ref()?
-                    .iter()
-                    .map(|c| self.cond(c))
-                    .collect::<Option<_>>()?,
-            ),
-            "any" => Cond::Any(
-                c.any
-                    .as_ref()?
-                    .iter()
-                    .map(|c| self.cond(c))
-                    .collect::<Option<_>>()?,
-            ),
+            "all" => Cond::All(self.conds(c.all.as_ref()?)?),
+            "any" => Cond::Any(self.conds(c.any.as_ref()?)?),
             "not" => Cond::Not(Box::new(self.cond(c.not.as_ref()?)?)),
             _ => Cond::Expr(self.expr(c.expr.as_ref()?)?),
         };

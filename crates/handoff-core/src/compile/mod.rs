@@ -115,6 +115,7 @@ pub fn compile_sources(
     }
     let fuel = Limits::default().template_fuel;
     let mut builder = Builder {
+        file_names: files.iter().map(|f| f.name.clone()).collect(),
         jinja: JinjaBuilder::new(root.clone(), fuel),
         root,
         rules: Vec::new(),
@@ -187,6 +188,7 @@ fn normalized(v: &toml::Value) -> String {
 }
 
 struct Builder {
+    file_names: Vec<String>,
     jinja: JinjaBuilder,
     root: Option<PathBuf>,
     rules: Vec<Rule>,
@@ -204,7 +206,10 @@ pub(crate) struct Ctx<'c> {
     pub(crate) dir: PathBuf,
     pub(crate) root: Option<&'c FsPath>,
     pub(crate) diags: &'c mut Vec<Diagnostic>,
+    /// The lookup tables of this file, their plan-wide index offset, and which are used.
     pub(crate) tables: &'c [String],
+    pub(crate) table_offset: usize,
+    pub(crate) used_tables: &'c mut [bool],
     pub(crate) bindings: Vec<String>,
     pub(crate) used_bindings: &'c mut Vec<bool>,
     pub(crate) limits: Limits,
@@ -221,8 +226,7 @@ impl Ctx<'_> {
         message: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        self.diags
-            .push(Diagnostic::error(code, self.file, at, message).with_hint(hint));
+        self.report(Severity::Error, code, at, message.into(), hint.into());
     }
 
     pub(crate) fn warning(
@@ -232,8 +236,19 @@ impl Ctx<'_> {
         message: impl Into<String>,
         hint: impl Into<String>,
     ) {
+        self.report(Severity::Warning, code, at, message.into(), hint.into());
+    }
+
+    fn report(
+        &mut self,
+        severity: Severity,
+        code: Code,
+        at: Range<usize>,
+        message: String,
+        hint: String,
+    ) {
         self.diags
-            .push(Diagnostic::warning(code, self.file, at, message).with_hint(hint));
+            .push(Diagnostic::new(severity, code, self.file, at, message).with_hint(hint));
     }
 
     pub(crate) fn error_count(&self) -> usize {
@@ -432,7 +447,7 @@ impl Builder {
                 &dir,
                 rule,
                 limits,
-                &table_names,
+                (&table_names, first_table),
                 &mut used_tables,
             );
         }
@@ -509,7 +524,7 @@ impl Builder {
         dir: &FsPath,
         raw: &RawRule,
         limits: Limits,
-        table_names: &[String],
+        (table_names, table_offset): (&[String], usize),
         used_tables: &mut [bool],
     ) {
         let name = raw.name.get_ref().clone();
@@ -521,7 +536,7 @@ impl Builder {
                 "a rule name cannot be empty",
             ));
         } else if let Some(&other) = self.by_name.get(&name) {
-            let first = &self.files_name_of(other);
+            let first = &self.file_names[self.rules[other].file];
             self.diags.push(
                 Diagnostic::error(
                     Code::DuplicateRule,
@@ -552,6 +567,8 @@ impl Builder {
                 root: self.root.as_deref(),
                 diags: &mut self.diags,
                 tables: table_names,
+                table_offset,
+                used_tables,
                 bindings: Vec::new(),
                 used_bindings: &mut used_bindings,
                 limits,
@@ -615,13 +632,6 @@ impl Builder {
                     continue;
                 }
                 let compiled = cx.mapping(m, span(bname), &format!("let {n}"), &defaults);
-                if let Some(l) = m
-                    .lookup
-                    .as_ref()
-                    .and_then(|l| table_names.iter().position(|t| t == l.get_ref()))
-                {
-                    used_tables[l] = true;
-                }
                 cx.bindings.push(n.clone());
                 cx.used_bindings.push(false);
                 if let Some(mapping) = compiled {
@@ -667,13 +677,6 @@ impl Builder {
                             format!("alternative {} of `{}` always applies, so the ones after it never do", i + 1, target.get_ref()),
                             "give it a `when`, or move it last",
                         );
-                    }
-                    if let Some(l) = m
-                        .lookup
-                        .as_ref()
-                        .and_then(|l| table_names.iter().position(|t| t == l.get_ref()))
-                    {
-                        used_tables[l] = true;
                     }
                     if let Some(m) = cx.mapping(m, at.clone(), target.get_ref(), &defaults) {
                         compiled.push(m);
@@ -762,10 +765,6 @@ impl Builder {
             limits,
             tests,
         });
-    }
-
-    fn files_name_of(&self, rule: usize) -> String {
-        format!("rule #{}", rule + 1)
     }
 
     fn finish(mut self, files: Vec<Arc<SourceFile>>) -> Result<Compiled, Diagnostics> {

@@ -164,23 +164,18 @@ fn cond(c: &Cond, names: &[&str]) -> String {
             path,
             want: false,
         } => format!("{} does not exist", at(*b, path)),
-        Cond::All(cs) => format!(
-            "all of ({})",
-            cs.iter()
-                .map(|c| cond(c, names))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-        Cond::Any(cs) => format!(
-            "any of ({})",
-            cs.iter()
-                .map(|c| cond(c, names))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
+        Cond::All(cs) => format!("all of ({})", conds(cs, names)),
+        Cond::Any(cs) => format!("any of ({})", conds(cs, names)),
         Cond::Not(c) => format!("not ({})", cond(c, names)),
         Cond::Expr(j) => format!("expression {} is true", j.name),
     }
+}
+
+fn conds(cs: &[Cond], names: &[&str]) -> String {
+    cs.iter()
+        .map(|c| cond(c, names))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn mapping(plan: &Plan, target: &str, m: &Mapping, names: &[&str]) -> MappingInfo {
