@@ -21,7 +21,7 @@ use crate::plan::projection::Projection;
 use crate::plan::{
     Binding, BoolVocab, Expect, Jinja, Lookup, Plan, Policy, Rule, Schema, Target, TestCase,
 };
-use crate::rules::{OneOrMany, RawFile, RawLimits, RawRule, RawTest, SStr};
+use crate::rules::{RawFile, RawLimits, RawRule, RawTest, SStr};
 use jinja::{JinjaBuilder, resolve};
 use mapping::{Defaults, list};
 
@@ -148,6 +148,14 @@ fn toml_error(file: &Arc<SourceFile>, e: &toml::de::Error) -> Diagnostic {
         .with_hint("see docs/rules.md for the rule file format")
 }
 
+/// How many of `diags` are errors.
+fn error_count(diags: &[Diagnostic]) -> usize {
+    diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count()
+}
+
 /// The span of a spanned value.
 pub(crate) fn span<T>(s: &Spanned<T>) -> Range<usize> {
     s.span()
@@ -252,10 +260,7 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn error_count(&self) -> usize {
-        self.diags
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .count()
+        error_count(self.diags)
     }
 
     /// Compiles an expression; its variables must be `input`, `context` or bindings.
@@ -327,6 +332,8 @@ impl Ctx<'_> {
                 self.projection.add_names(parts);
             }
         }
+        // Any table of the file may be read with `lookup()`; which one is only known at run time.
+        self.used_tables.iter_mut().for_each(|u| *u = true);
         for (_, base) in &jinja.vars {
             if let crate::plan::Base::Binding(i) = base {
                 self.used_bindings[*i] = true;
@@ -549,11 +556,7 @@ impl Builder {
                 )),
             );
         }
-        let errors_before = self
-            .diags
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .count();
+        let errors_before = error_count(&self.diags);
         let mut used_bindings: Vec<bool> = Vec::new();
         let mut lets = Vec::new();
         let mut maps = Vec::new();
@@ -705,39 +708,22 @@ impl Builder {
                 .iter()
                 .filter_map(|t| test(&mut cx, t))
                 .collect::<Vec<_>>();
-            let unused: Vec<usize> = (0..cx.used_bindings.len())
-                .filter(|i| !cx.used_bindings[*i])
-                .collect();
-            for i in unused {
-                {
-                    if let Some((bname, _)) = raw.lets.get_index(i) {
-                        let msg = format!("binding `{}` is never used", bname.get_ref());
-                        cx.warning(
-                            Code::Unused,
-                            span(bname),
-                            msg,
-                            "read it with `from`, in an expression, or remove it",
-                        );
-                    }
-                }
+            let unused = raw
+                .lets
+                .keys()
+                .zip(cx.used_bindings.iter())
+                .filter(|(_, used)| !**used);
+            let unused: Vec<&SStr> = unused.map(|(name, _)| name).collect();
+            for name in unused {
+                cx.warning(
+                    Code::Unused,
+                    span(name),
+                    format!("binding `{}` is never used", name.get_ref()),
+                    "read it with `from`, in an expression, or remove it",
+                );
             }
         }
-        // Templates and expressions may call lookup(); count their tables as used.
-        if raw
-            .map
-            .values()
-            .flat_map(OneOrMany::as_slice)
-            .chain(raw.lets.values())
-            .any(|m| m.expr.is_some() || m.template.is_some() || m.template_file.is_some())
-        {
-            used_tables.iter_mut().for_each(|u| *u = true);
-        }
-        let errors_after = self
-            .diags
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .count();
-        if errors_after > errors_before {
+        if error_count(&self.diags) > errors_before {
             return;
         }
         self.parse_limits = Some(match self.parse_limits {
@@ -768,8 +754,7 @@ impl Builder {
     }
 
     fn finish(mut self, files: Vec<Arc<SourceFile>>) -> Result<Compiled, Diagnostics> {
-        let errors = self.diags.iter().any(|d| d.severity == Severity::Error);
-        if errors {
+        if error_count(&self.diags) > 0 {
             return Err(Diagnostics(self.diags));
         }
         self.jinja.add_lookups(&self.tables);
