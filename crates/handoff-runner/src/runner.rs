@@ -2,15 +2,20 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use handoff_core::{Diagnostics, Error, Outcome, Plan, compile_paths};
+use handoff_core::{Code, Diagnostics, Error, Outcome, Plan, compile_paths};
 use hdrhistogram::Histogram;
 use notify::{RecursiveMode, Watcher};
 use serde_json::Value;
+
+/// Number of metric shards (threads map onto them round-robin).
+const METRIC_SHARDS: usize = 16;
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 
 /// A transform's result with what an audit record needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +39,9 @@ pub struct Runner {
     paths: Vec<PathBuf>,
     plan: ArcSwap<Plan>,
     last_reload_error: Mutex<Option<Diagnostics>>,
-    metrics: Mutex<BTreeMap<String, RuleMetrics>>,
+    /// Metrics in shards, one picked per thread, so that threads seldom wait for each other;
+    /// a snapshot merges them.
+    metrics: Box<[Mutex<BTreeMap<String, RuleMetrics>>]>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -54,7 +61,7 @@ pub struct RuleMetrics {
     /// Transforms where no rule applied.
     pub no_rule: u64,
     /// Failures by error code.
-    pub failed: BTreeMap<String, u64>,
+    pub failed: BTreeMap<Code, u64>,
     /// Latency in nanoseconds.
     pub latency: Histogram<u64>,
 }
@@ -80,7 +87,7 @@ impl Runner {
             paths,
             plan: ArcSwap::from_pointee(plan),
             last_reload_error: Mutex::new(None),
-            metrics: Mutex::new(BTreeMap::new()),
+            metrics: (0..METRIC_SHARDS).map(|_| Mutex::default()).collect(),
         })
     }
 
@@ -133,42 +140,62 @@ impl Runner {
             None => plan.transform(payload, context, &mut out),
         };
         let latency = started.elapsed();
-        let (key, transformed) = match &result {
-            Ok(Outcome::Transformed { rule }) => (rule.to_string(), true),
-            Ok(Outcome::NoRule { .. }) => (String::new(), false),
-            Err(e) => (e.rule().or(rule).unwrap_or("").to_owned(), false),
+        let key = match &result {
+            Ok(Outcome::Transformed { rule }) => rule,
+            Ok(Outcome::NoRule { .. }) => "",
+            Err(e) => e.rule().or(rule).unwrap_or(""),
         };
-        {
-            let mut metrics = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
-            let m = metrics.entry(key.clone()).or_default();
-            m.latency
-                .saturating_record((latency.as_nanos() as u64).max(1));
-            match &result {
-                Ok(Outcome::Transformed { .. }) => m.ok += 1,
-                Ok(Outcome::NoRule { .. }) => m.no_rule += 1,
-                Err(e) => *m.failed.entry(e.code().to_string()).or_default() += 1,
-            }
-        }
+        self.record(key, latency, &result);
         let outcome = result?;
+        let (output, rule, no_rule_reason) = match outcome {
+            Outcome::Transformed { rule } => (Some(out), Some(rule.to_owned()), None),
+            Outcome::NoRule { reason } => (None, None, Some(reason)),
+        };
         Ok(Transformed {
-            output: transformed.then_some(out),
-            rule: transformed.then_some(key),
-            no_rule_reason: match outcome {
-                Outcome::NoRule { reason } => Some(reason),
-                Outcome::Transformed { .. } => None,
-            },
+            output,
+            rule,
+            no_rule_reason,
             rule_set_hash: plan.hash().to_owned(),
             latency,
         })
     }
 
-    /// A copy of the metrics, by rule name (`""`: no rule applied, or failed before one was
-    /// chosen).
+    fn record(&self, key: &str, latency: Duration, result: &Result<Outcome<'_>, Error>) {
+        thread_local! {
+            static SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % METRIC_SHARDS;
+        }
+        let shard = &self.metrics[SHARD.with(|s| *s)];
+        let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if !shard.contains_key(key) {
+            shard.insert(key.to_owned(), RuleMetrics::default());
+        }
+        let m = shard.get_mut(key).expect("inserted above");
+        m.latency
+            .saturating_record((latency.as_nanos() as u64).max(1));
+        match result {
+            Ok(Outcome::Transformed { .. }) => m.ok += 1,
+            Ok(Outcome::NoRule { .. }) => m.no_rule += 1,
+            Err(e) => *m.failed.entry(e.code()).or_default() += 1,
+        }
+    }
+
+    /// A snapshot of the metrics, by rule name (`""`: no rule applied, or failed before one
+    /// was chosen).
     pub fn metrics(&self) -> BTreeMap<String, RuleMetrics> {
-        self.metrics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        let mut merged: BTreeMap<String, RuleMetrics> = BTreeMap::new();
+        for shard in &self.metrics {
+            for (name, m) in shard.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                let into = merged.entry(name.clone()).or_default();
+                into.ok += m.ok;
+                into.no_rule += m.no_rule;
+                for (code, n) in &m.failed {
+                    *into.failed.entry(*code).or_default() += n;
+                }
+                // Both histograms have the same bounds, so adding cannot fail.
+                let _ = into.latency.add(&m.latency);
+            }
+        }
+        merged
     }
 
     /// Watches the rule paths and reloads on every change, until the returned watcher is

@@ -77,6 +77,6 @@ fn many_threads_transform_at_once_and_metrics_add_up() {
     let ok = metrics["r"].ok;
     let failed: u64 = metrics.values().flat_map(|m| m.failed.values()).sum();
     assert_eq!((ok, failed), (980, 20));
-    assert_eq!(metrics[""].failed["E402"], 20);
+    assert_eq!(metrics[""].failed[&handoff_core::Code::InvalidJson], 20);
     assert_eq!(metrics["r"].latency.len(), 980);
 }
