@@ -104,7 +104,7 @@ pub fn run_batch_with(
                 break;
             }
             line_no += 1;
-            let payload = trim(&line);
+            let payload = line.trim_ascii();
             if payload.is_empty() {
                 if input.whole {
                     break;
@@ -156,19 +156,6 @@ pub fn run_batch_with(
     }
     summary.elapsed = started.elapsed();
     Ok(summary)
-}
-
-/// Strips the line ending and surrounding ASCII whitespace.
-fn trim(line: &[u8]) -> &[u8] {
-    let start = line
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(line.len());
-    let end = line
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |i| i + 1);
-    &line[start..end]
 }
 
 /// A dead-letter record: where the input came from, why it failed, and its raw bytes
