@@ -601,37 +601,13 @@ fn preview(v: &Value) -> String {
 }
 
 fn now(format: NowFormat) -> Value {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::now();
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     match format {
         NowFormat::UnixMs => Value::from(since.as_millis() as u64),
         NowFormat::Unix => Value::from(since.as_secs()),
-        NowFormat::Rfc3339 => Value::String(rfc3339(since.as_millis() as u64)),
+        NowFormat::Rfc3339 => Value::String(humantime::format_rfc3339_millis(now).to_string()),
     }
-}
-
-/// `2026-11-23T14:10:00.123Z` from milliseconds since the epoch (civil-from-days, H. Hinnant).
-fn rfc3339(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
 }
 
 #[cfg(test)]
@@ -652,10 +628,20 @@ mod tests {
     }
 
     #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_795_443_000_123), "2026-11-23T14:10:00.123Z");
-        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    fn now_formats() {
+        let text = now(NowFormat::Rfc3339);
+        let text = text.as_str().unwrap();
+        assert_eq!(
+            (text.len(), &text[10..11], &text[19..20], &text[23..]),
+            (24, "T", ".", "Z"),
+            "{text}"
+        );
+        let ms = now(NowFormat::UnixMs).as_u64().unwrap();
+        let s = now(NowFormat::Unix).as_u64().unwrap();
+        assert!(
+            ms / 1000 >= s.saturating_sub(1) && s > 1_700_000_000,
+            "{ms} {s}"
+        );
     }
 
     #[test]
