@@ -1,7 +1,16 @@
-//! Batch runs: every input transformed or dead-lettered, outputs in input order.
+//! Batch runs: every input transformed or dead-lettered, outputs in input order, on N threads.
+//!
+//! Inputs are read in chunks of payloads. With one job a chunk is transformed and written on
+//! the calling thread; with more, chunks go to worker threads and come back to the calling
+//! thread, which writes them in the order they were read. At most `2 x jobs` chunks are in
+//! flight, so memory stays flat whatever the number of inputs.
 
-use std::io::{self, BufRead, Write};
-use std::time::Instant;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::ops::Range;
+use std::sync::{Mutex, mpsc};
+use std::time::{Instant, SystemTime};
 
 use base64::Engine;
 use handoff_core::{Error, Outcome, Plan};
@@ -9,15 +18,22 @@ use serde_json::{Value, json};
 
 use crate::summary::Summary;
 
+/// Payloads per chunk, and the byte size at which a chunk is full even with fewer payloads.
+const CHUNK_PAYLOADS: usize = 256;
+const CHUNK_BYTES: usize = 1 << 20;
+/// The read buffer of an input. A chunk also ends when this buffer runs dry, so a slow
+/// stream (a pipe, a terminal) gets its outputs as its lines arrive.
+const READ_BUFFER: usize = 1 << 20;
+
 /// A source of payloads.
 pub struct Input<'r> {
     name: String,
-    reader: Box<dyn BufRead + 'r>,
+    source: Box<dyn Read + 'r>,
     whole: bool,
 }
 
-impl std::fmt::Debug for Input<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Input<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Input")
             .field("name", &self.name)
             .field("whole", &self.whole)
@@ -27,19 +43,19 @@ impl std::fmt::Debug for Input<'_> {
 
 impl<'r> Input<'r> {
     /// One payload per non-blank line.
-    pub fn ndjson(name: &str, reader: impl BufRead + 'r) -> Self {
+    pub fn ndjson(name: &str, reader: impl Read + 'r) -> Self {
         Input {
             name: name.to_owned(),
-            reader: Box::new(reader),
+            source: Box::new(reader),
             whole: false,
         }
     }
 
     /// The whole stream is one payload (a `.json` file).
-    pub fn whole(name: &str, reader: impl BufRead + 'r) -> Self {
+    pub fn whole(name: &str, reader: impl Read + 'r) -> Self {
         Input {
             name: name.to_owned(),
-            reader: Box::new(reader),
+            source: Box::new(reader),
             whole: true,
         }
     }
@@ -52,110 +68,499 @@ pub struct Options<'a> {
     pub rule: Option<&'a str>,
     /// Extra context passed to every transform.
     pub context: Option<&'a Value>,
+    /// Worker threads; 0 and 1 both transform on the calling thread.
+    pub jobs: usize,
 }
 
-/// Runs every payload of `inputs` through `plan` with default options.
-pub fn run_batch(
+/// Where a batch writes. Each sink gets whole JSON lines, in input order.
+#[derive(Default)]
+pub struct Sinks<'w> {
+    /// One output per transformed input.
+    pub out: Option<&'w mut dyn Write>,
+    /// One record per failed input, with its raw bytes ([`dead_record`]).
+    pub dead_letter: Option<&'w mut dyn Write>,
+    /// One record per input read, whatever its outcome ([`audit_record`]).
+    pub audit: Option<&'w mut dyn Write>,
+}
+
+impl fmt::Debug for Sinks<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sinks")
+            .field("out", &self.out.is_some())
+            .field("dead_letter", &self.dead_letter.is_some())
+            .field("audit", &self.audit.is_some())
+            .finish()
+    }
+}
+
+/// Callbacks of a running batch, both called on the calling thread between chunks.
+#[derive(Default)]
+pub struct Hooks<'h> {
+    /// Polled before each chunk is read; `true` ends the run early. Chunks already read are
+    /// still transformed and written, and the summary is marked interrupted.
+    pub stop: Option<&'h mut dyn FnMut() -> bool>,
+    /// Told the running totals after each chunk is written.
+    pub progress: Option<&'h mut dyn FnMut(&Summary)>,
+}
+
+impl Hooks<'_> {
+    fn stop(&mut self) -> bool {
+        self.stop.as_mut().is_some_and(|stop| stop())
+    }
+
+    fn progress(&mut self, summary: &Summary) {
+        if let Some(progress) = self.progress.as_mut() {
+            progress(summary);
+        }
+    }
+}
+
+impl fmt::Debug for Hooks<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Hooks")
+    }
+}
+
+/// A batch run that could not finish because a sink or an input failed. The summary says how
+/// far it got: every input it counts was written to its sink before the error.
+#[derive(Debug)]
+pub struct BatchError {
+    /// The I/O error.
+    pub error: io::Error,
+    /// What was done before it.
+    pub summary: Box<Summary>,
+}
+
+impl fmt::Display for BatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}; {} input(s) were accounted for before it",
+            self.error, self.summary.read
+        )?;
+        if let Some(last) = &self.summary.last {
+            write!(f, ", the last {last}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for BatchError {}
+
+impl From<BatchError> for io::Error {
+    fn from(e: BatchError) -> io::Error {
+        io::Error::new(e.error.kind(), e.to_string())
+    }
+}
+
+/// Runs every payload of `inputs` through `plan` with default options: outputs to `out`,
+/// failures to `dead_letter`.
+pub fn run_batch<'w>(
     plan: &Plan,
     inputs: Vec<Input<'_>>,
-    out: &mut dyn Write,
-    dead_letter: Option<&mut dyn Write>,
-) -> io::Result<Summary> {
-    run_batch_with(
+    out: &'w mut dyn Write,
+    dead_letter: Option<&'w mut dyn Write>,
+) -> Result<Summary, BatchError> {
+    let sinks = Sinks {
+        out: Some(out),
+        dead_letter,
+        audit: None,
+    };
+    run(
         plan,
         inputs,
-        out,
-        dead_letter,
+        sinks,
         &Options::default(),
-        &mut || false,
+        &mut Hooks::default(),
     )
 }
 
-/// Runs every payload through `plan`: outputs (one JSON line each) to `out` in input order,
-/// failures to `dead_letter` as one JSON record each. `stop` is polled between payloads; when
-/// it says so, the run ends early and the summary is marked interrupted. An I/O error on
-/// `out` or `dead_letter` ends the run with that error.
-pub fn run_batch_with(
+/// Runs every payload through `plan`: outputs (one JSON line each) in input order, failures
+/// as one JSON record each, an audit record per input. An I/O error on a sink or an input ends
+/// the run with that error and the summary so far.
+pub fn run(
     plan: &Plan,
     inputs: Vec<Input<'_>>,
-    out: &mut dyn Write,
-    mut dead_letter: Option<&mut dyn Write>,
+    mut sinks: Sinks<'_>,
     options: &Options<'_>,
-    stop: &mut dyn FnMut() -> bool,
-) -> io::Result<Summary> {
-    let mut summary = Summary::default();
-    let started = Instant::now();
-    let mut buf = Vec::with_capacity(4096);
-    let mut line = Vec::with_capacity(8192);
-    'inputs: for mut input in inputs {
-        let mut line_no = 0u64;
-        loop {
-            if stop() {
-                summary.interrupted = true;
-                break 'inputs;
-            }
-            line.clear();
-            let n = if input.whole {
-                input.reader.read_to_end(&mut line)?
-            } else {
-                input.reader.read_until(b'\n', &mut line)?
-            };
-            if n == 0 {
+    hooks: &mut Hooks<'_>,
+) -> Result<Summary, BatchError> {
+    let mut writer = Writer {
+        names: inputs.iter().map(|i| i.name.clone()).collect(),
+        hash: plan.hash(),
+        sinks: &mut sinks,
+        summary: Summary::default(),
+        started: Instant::now(),
+        audit: None,
+    };
+    let mut reader = Reader::new(inputs);
+    let result = if options.jobs <= 1 {
+        run_inline(plan, options, &mut reader, &mut writer, hooks)
+    } else {
+        run_parallel(plan, options, &mut reader, &mut writer, hooks)
+    };
+    let flushed = result.and_then(|()| writer.flush());
+    let mut summary = writer.summary;
+    summary.elapsed = writer.started.elapsed();
+    match flushed {
+        Ok(()) => Ok(summary),
+        Err(error) => Err(BatchError {
+            error,
+            summary: Box::new(summary),
+        }),
+    }
+}
+
+fn run_inline(
+    plan: &Plan,
+    options: &Options<'_>,
+    reader: &mut Reader<'_>,
+    writer: &mut Writer<'_, '_>,
+    hooks: &mut Hooks<'_>,
+) -> io::Result<()> {
+    let mut chunk = Chunk::default();
+    let audit = writer.sinks.audit.is_some();
+    while !reader.done() {
+        if hooks.stop() {
+            writer.summary.interrupted = true;
+            break;
+        }
+        chunk.clear();
+        chunk.bytes = reader.fill(&mut chunk)?;
+        chunk.transform(plan, options, audit);
+        writer.write(&chunk)?;
+        hooks.progress(&writer.summary);
+    }
+    Ok(())
+}
+
+fn run_parallel<'p>(
+    plan: &'p Plan,
+    options: &Options<'_>,
+    reader: &mut Reader<'_>,
+    writer: &mut Writer<'_, '_>,
+    hooks: &mut Hooks<'_>,
+) -> io::Result<()> {
+    let jobs = options.jobs;
+    let audit = writer.sinks.audit.is_some();
+    let (work_tx, work_rx) = mpsc::channel::<Chunk<'p>>();
+    let work_rx = Mutex::new(work_rx);
+    let (done_tx, done_rx) = mpsc::channel::<Chunk<'p>>();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let done_tx = done_tx.clone();
+            let work_rx = &work_rx;
+            scope.spawn(move || {
+                loop {
+                    // The lock is held only while taking one chunk of hundreds of payloads.
+                    let next = work_rx.lock().map(|rx| rx.recv());
+                    let Ok(Ok(mut chunk)) = next else { break };
+                    chunk.transform(plan, options, audit);
+                    if done_tx.send(chunk).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let result = feed(reader, writer, hooks, jobs, &work_tx, &done_rx);
+        // Closing the work queue ends the workers; the scope joins them.
+        drop(work_tx);
+        result
+    })
+}
+
+/// The calling thread's side of a parallel run: keeps up to `2 x jobs` chunks in flight and
+/// writes the finished ones in sequence order.
+fn feed<'p>(
+    reader: &mut Reader<'_>,
+    writer: &mut Writer<'_, '_>,
+    hooks: &mut Hooks<'_>,
+    jobs: usize,
+    work: &mpsc::Sender<Chunk<'p>>,
+    done: &mpsc::Receiver<Chunk<'p>>,
+) -> io::Result<()> {
+    let mut spare: Vec<Chunk<'p>> = Vec::new();
+    let mut waiting: BTreeMap<u64, Chunk<'p>> = BTreeMap::new();
+    let (mut next_read, mut next_write) = (0u64, 0u64);
+    loop {
+        while next_read - next_write < 2 * jobs as u64 && !reader.done() {
+            if hooks.stop() {
+                writer.summary.interrupted = true;
+                reader.stop();
                 break;
             }
-            line_no += 1;
-            let payload = line.trim_ascii();
-            if payload.is_empty() {
-                if input.whole {
-                    break;
-                }
+            let mut chunk = spare.pop().unwrap_or_default();
+            chunk.clear();
+            chunk.seq = next_read;
+            chunk.bytes = reader.fill(&mut chunk)?;
+            next_read += 1;
+            if work.send(chunk).is_err() {
+                return Err(io::Error::other("the worker threads stopped"));
+            }
+        }
+        if next_read == next_write {
+            return Ok(());
+        }
+        let chunk = done
+            .recv()
+            .map_err(|_| io::Error::other("the worker threads stopped"))?;
+        waiting.insert(chunk.seq, chunk);
+        while let Some(chunk) = waiting.remove(&next_write) {
+            writer.write(&chunk)?;
+            hooks.progress(&writer.summary);
+            next_write += 1;
+            spare.push(chunk);
+        }
+    }
+}
+
+/// Reads payloads from the inputs in order, a chunk at a time. Only the input being read has
+/// a read buffer.
+struct Reader<'r> {
+    inputs: std::vec::IntoIter<Input<'r>>,
+    /// The input being read.
+    current: Option<Current<'r>>,
+    next_index: usize,
+    line: u64,
+}
+
+/// The input being read: its buffer, its index among the inputs, and whether it is one whole
+/// payload.
+struct Current<'r> {
+    reader: BufReader<Box<dyn Read + 'r>>,
+    index: usize,
+    whole: bool,
+}
+
+impl<'r> Reader<'r> {
+    fn new(inputs: Vec<Input<'r>>) -> Self {
+        let mut reader = Reader {
+            inputs: inputs.into_iter(),
+            current: None,
+            next_index: 0,
+            line: 0,
+        };
+        reader.advance();
+        reader
+    }
+
+    /// Moves on to the next input.
+    fn advance(&mut self) {
+        self.line = 0;
+        self.current = self.inputs.next().map(|input| {
+            let capacity = if input.whole { 1 << 16 } else { READ_BUFFER };
+            let index = self.next_index;
+            self.next_index += 1;
+            Current {
+                reader: BufReader::with_capacity(capacity, input.source),
+                index,
+                whole: input.whole,
+            }
+        });
+    }
+
+    fn done(&self) -> bool {
+        self.current.is_none()
+    }
+
+    fn stop(&mut self) {
+        self.current = None;
+        self.inputs = Vec::new().into_iter();
+    }
+
+    /// Appends payloads to `chunk` until it is full, the inputs end, or the next read could
+    /// wait for more input; returns the bytes read.
+    fn fill(&mut self, chunk: &mut Chunk<'_>) -> io::Result<u64> {
+        let mut bytes = 0u64;
+        while let Some(Current {
+            reader,
+            index,
+            whole,
+        }) = self.current.as_mut()
+        {
+            let (index, whole) = (*index, *whole);
+            if chunk.records.len() >= CHUNK_PAYLOADS || chunk.data.len() >= CHUNK_BYTES {
+                break;
+            }
+            if !chunk.records.is_empty() && reader.buffer().is_empty() {
+                chunk.drained = true;
+                break;
+            }
+            let start = chunk.data.len();
+            let n = if whole {
+                reader.read_to_end(&mut chunk.data)?
+            } else {
+                reader.read_until(b'\n', &mut chunk.data)?
+            };
+            bytes += n as u64;
+            self.line += 1;
+            let line = self.line;
+            if n == 0 || whole {
+                self.advance();
+            }
+            let raw = trimmed(&chunk.data, start);
+            if raw.is_empty() {
+                chunk.data.truncate(start);
                 continue;
             }
-            summary.read += 1;
-            buf.clear();
-            let t0 = Instant::now();
+            chunk.records.push(Record {
+                input: index,
+                line: (!whole).then_some(line),
+                raw,
+                result: Ok(Done::NoRule),
+                latency_ns: 0,
+                at: None,
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+/// The range of `data[start..]` without leading and trailing ASCII white space.
+fn trimmed(data: &[u8], start: usize) -> Range<usize> {
+    let line = &data[start..];
+    let lead = line.len() - line.trim_ascii_start().len();
+    let trail = line.len() - line.trim_ascii_end().len();
+    if lead == line.len() {
+        start..start
+    } else {
+        start + lead..data.len() - trail
+    }
+}
+
+/// Payloads read together, and after the transform their outcomes.
+#[derive(Default)]
+struct Chunk<'p> {
+    seq: u64,
+    /// Input bytes consumed for this chunk (for progress).
+    bytes: u64,
+    /// The chunk ended because its input had nothing buffered: write it through at once.
+    drained: bool,
+    /// The raw payloads, back to back.
+    data: Vec<u8>,
+    records: Vec<Record<'p>>,
+    /// The outputs of the transformed payloads, one JSON line each, in order.
+    out: Vec<u8>,
+}
+
+struct Record<'p> {
+    input: usize,
+    line: Option<u64>,
+    raw: Range<usize>,
+    result: Result<Done<'p>, Error>,
+    latency_ns: u64,
+    /// When the transform ended (only kept for the audit).
+    at: Option<SystemTime>,
+}
+
+enum Done<'p> {
+    Transformed(&'p str),
+    NoRule,
+}
+
+impl<'p> Chunk<'p> {
+    fn clear(&mut self) {
+        self.data.clear();
+        self.records.clear();
+        self.out.clear();
+        self.bytes = 0;
+        self.drained = false;
+    }
+
+    fn transform(&mut self, plan: &'p Plan, options: &Options<'_>, audit: bool) {
+        for record in &mut self.records {
+            let payload = &self.data[record.raw.clone()];
+            let started = Instant::now();
             let result = match options.rule {
-                Some(rule) => plan.transform_rule(rule, payload, options.context, &mut buf),
-                None => plan.transform(payload, options.context, &mut buf),
+                Some(rule) => plan.transform_rule(rule, payload, options.context, &mut self.out),
+                None => plan.transform(payload, options.context, &mut self.out),
             };
-            let nanos = t0.elapsed().as_nanos() as u64;
-            summary.latency.saturating_record(nanos.max(1));
-            match result {
-                Ok(Outcome::Transformed { .. }) => {
-                    buf.push(b'\n');
-                    out.write_all(&buf)?;
-                    summary.ok += 1;
+            record.latency_ns = (started.elapsed().as_nanos() as u64).max(1);
+            record.result = match result {
+                Ok(Outcome::Transformed { rule }) => {
+                    self.out.push(b'\n');
+                    Ok(Done::Transformed(rule))
                 }
-                Ok(Outcome::NoRule { .. }) => summary.no_rule += 1,
+                Ok(Outcome::NoRule { .. }) => Ok(Done::NoRule),
+                Err(e) => Err(e),
+            };
+            if audit {
+                record.at = Some(SystemTime::now());
+            }
+        }
+    }
+}
+
+/// Writes finished chunks to the sinks and keeps the summary.
+struct Writer<'s, 'w> {
+    names: Vec<String>,
+    hash: &'s str,
+    sinks: &'s mut Sinks<'w>,
+    summary: Summary,
+    started: Instant,
+    /// A reused buffer for audit lines.
+    audit: Option<Vec<u8>>,
+}
+
+impl Writer<'_, '_> {
+    fn write(&mut self, chunk: &Chunk<'_>) -> io::Result<()> {
+        if let Some(out) = self.sinks.out.as_deref_mut() {
+            out.write_all(&chunk.out)?;
+        }
+        let summary = &mut self.summary;
+        summary.bytes_read += chunk.bytes;
+        for record in &chunk.records {
+            summary.read += 1;
+            summary.latency.saturating_record(record.latency_ns);
+            let file = &self.names[record.input];
+            match &record.result {
+                Ok(Done::Transformed(_)) => summary.ok += 1,
+                Ok(Done::NoRule) => summary.no_rule += 1,
                 Err(e) => {
                     summary.failed += 1;
                     *summary
                         .failed_by_code
                         .entry(e.code().to_string())
                         .or_default() += 1;
-                    if let Some(dl) = dead_letter.as_deref_mut() {
-                        let record = dead_record(
-                            &input.name,
-                            if input.whole { None } else { Some(line_no) },
-                            &e,
-                            payload,
-                        );
-                        serde_json::to_writer(&mut *dl, &record)?;
+                    if let Some(dl) = self.sinks.dead_letter.as_deref_mut() {
+                        let raw = &chunk.data[record.raw.clone()];
+                        serde_json::to_writer(&mut *dl, &dead_record(file, record.line, e, raw))?;
                         dl.write_all(b"\n")?;
                     }
                 }
             }
-            if input.whole {
-                break;
+            if let Some(audit) = self.sinks.audit.as_deref_mut() {
+                let buf = self.audit.get_or_insert_with(Vec::new);
+                buf.clear();
+                serde_json::to_writer(&mut *buf, &audit_record(file, record, self.hash))?;
+                buf.push(b'\n');
+                audit.write_all(buf)?;
             }
         }
+        if let Some(last) = chunk.records.last() {
+            let file = &self.names[last.input];
+            summary.last = Some(match last.line {
+                Some(line) => format!("{file}:{line}"),
+                None => file.clone(),
+            });
+        }
+        if chunk.drained {
+            self.flush()?;
+        }
+        Ok(())
     }
-    out.flush()?;
-    if let Some(dl) = dead_letter {
-        dl.flush()?;
+
+    fn flush(&mut self) -> io::Result<()> {
+        let sinks = &mut *self.sinks;
+        for sink in [&mut sinks.out, &mut sinks.dead_letter, &mut sinks.audit]
+            .into_iter()
+            .flatten()
+        {
+            sink.flush()?;
+        }
+        Ok(())
     }
-    summary.elapsed = started.elapsed();
-    Ok(summary)
 }
 
 /// A dead-letter record: where the input came from, why it failed, and its raw bytes
@@ -178,4 +583,25 @@ pub fn dead_record(file: &str, line: Option<u64>, e: &Error, raw: &[u8]) -> Valu
         }
     }
     record
+}
+
+/// An audit record: when, which input, which rule and rule set, the outcome and the latency.
+fn audit_record(file: &str, record: &Record<'_>, hash: &str) -> Value {
+    let time = record
+        .at
+        .map(|t| humantime::format_rfc3339_millis(t).to_string());
+    let (outcome, rule, code) = match &record.result {
+        Ok(Done::Transformed(rule)) => ("ok", Some(*rule), None),
+        Ok(Done::NoRule) => ("no_rule", None, None),
+        Err(e) => ("failed", e.rule(), Some(e.code().to_string())),
+    };
+    json!({
+        "time": time,
+        "source": { "file": file, "line": record.line },
+        "rule": rule,
+        "rule_set_hash": hash,
+        "outcome": outcome,
+        "code": code,
+        "latency_us": record.latency_ns as f64 / 1000.0,
+    })
 }

@@ -2,13 +2,17 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use handoff_core::{Diagnostics, Severity, compile_paths};
-use handoff_runner::batch::{Input, Options, run_batch_with};
+use handoff_runner::Summary;
+use handoff_runner::batch::{self, Hooks, Input, Options, Sinks};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
 /// Exit status: everything transformed, or the rules are clean.
@@ -17,6 +21,8 @@ pub(crate) const EXIT_OK: u8 = 0;
 pub(crate) const EXIT_FAILED: u8 = 1;
 /// Exit status: the command could not run (bad arguments, unreadable files, I/O errors).
 pub(crate) const EXIT_USAGE: u8 = 2;
+/// Exit status: `run` was interrupted (SIGINT/SIGTERM) after writing what it had read.
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 /// Rule-driven JSON transformations for Cognigy -> CXone integrations.
 #[derive(Parser, Debug)]
@@ -24,7 +30,8 @@ pub(crate) const EXIT_USAGE: u8 = 2;
     name = "handoff",
     version,
     about,
-    after_help = "Exit status: 0 success, 1 failed inputs or rule errors, 2 usage or I/O error."
+    after_help = "Exit status: 0 success, 1 failed inputs or rule errors, 2 usage or I/O error, \
+                  130 interrupted."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -50,21 +57,27 @@ struct RunArgs {
     /// Input files: NDJSON, or .json for one payload per file. Reads stdin when none is given.
     inputs: Vec<PathBuf>,
     /// Write outputs here instead of stdout.
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Write every failed input here, one JSON record each, with its raw bytes.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     dead_letter: Option<PathBuf>,
     /// Use only this rule (by name) instead of dispatching by condition.
-    #[arg(long)]
+    #[arg(long, value_name = "NAME")]
     rule: Option<String>,
     /// Extra context (a JSON file) passed to every transform, e.g. a CRM record.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     context: Option<PathBuf>,
     /// Write the summary as JSON to this file.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
-    /// Do not print the summary.
+    /// Write one JSON audit record per input (time, rule, rule-set hash, outcome, latency).
+    #[arg(long, value_name = "FILE")]
+    audit: Option<PathBuf>,
+    /// Transform on this many threads; outputs stay in input order.
+    #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    jobs: u16,
+    /// Do not print the summary or the progress bar.
     #[arg(short, long)]
     quiet: bool,
 }
@@ -140,17 +153,13 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
-    let stdin = io::stdin();
     let mut inputs = Vec::new();
     if args.inputs.is_empty() {
-        inputs.push(Input::ndjson("<stdin>", stdin.lock()));
+        inputs.push(Input::ndjson("<stdin>", io::stdin()));
     }
     for p in &args.inputs {
         let name = p.display().to_string();
-        let f = BufReader::with_capacity(
-            1 << 16,
-            File::open(p).with_context(|| format!("cannot open {name}"))?,
-        );
+        let f = File::open(p).with_context(|| format!("cannot open {name}"))?;
         let json = p.extension().is_some_and(|e| e == "json");
         inputs.push(if json {
             Input::whole(&name, f)
@@ -159,31 +168,40 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         });
     }
     let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => {
-            Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
-        }
+        Some(p) => Box::new(create(p)?),
         None => Box::new(io::stdout().lock()),
     };
     let mut out = BufWriter::with_capacity(1 << 16, &mut out);
-    let mut dead = match &args.dead_letter {
-        Some(p) => Some(BufWriter::new(
-            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
-        None => None,
-    };
+    let mut dead = args.dead_letter.as_deref().map(create).transpose()?;
+    let mut audit = args.audit.as_deref().map(create).transpose()?;
     let options = Options {
         rule: args.rule.as_deref(),
         context: context.as_ref(),
+        jobs: usize::from(args.jobs),
     };
-    let summary = run_batch_with(
-        &compiled.plan,
-        inputs,
-        &mut out,
-        dead.as_mut().map(|d| d as &mut dyn Write),
-        &options,
-        &mut || false,
-    )
-    .context("writing the output failed")?;
+    let sinks = Sinks {
+        out: Some(&mut out),
+        dead_letter: dead.as_mut().map(|d| d as &mut dyn Write),
+        audit: audit.as_mut().map(|a| a as &mut dyn Write),
+    };
+    let interrupted = interrupt_flag();
+    let mut stop = || interrupted.load(Ordering::Relaxed);
+    let bar = (!args.quiet && io::stderr().is_terminal()).then(|| progress_bar(&args.inputs));
+    let mut progress = |s: &Summary| {
+        if let Some(bar) = &bar {
+            bar.set_position(s.bytes_read);
+            bar.set_message(format!("{} ok, {} failed", s.ok, s.failed));
+        }
+    };
+    let mut hooks = Hooks {
+        stop: Some(&mut stop),
+        progress: Some(&mut progress),
+    };
+    let result = batch::run(&compiled.plan, inputs, sinks, &options, &mut hooks);
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let summary = result.context("the run stopped")?;
     if !args.quiet {
         eprintln!("{summary}");
         if summary.failed > 0 && args.dead_letter.is_none() {
@@ -199,11 +217,58 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         std::fs::write(p, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("cannot write {}", p.display()))?;
     }
-    Ok(ExitCode::from(if summary.failed > 0 {
+    Ok(ExitCode::from(if summary.interrupted {
+        EXIT_INTERRUPTED
+    } else if summary.failed > 0 {
         EXIT_FAILED
     } else {
         EXIT_OK
     }))
+}
+
+/// Creates (or truncates) an output file, buffered.
+fn create(path: &Path) -> Result<BufWriter<File>> {
+    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(BufWriter::with_capacity(1 << 16, file))
+}
+
+/// A flag that the first Ctrl-C (SIGINT) or SIGTERM sets; the run then stops reading, writes
+/// what it has read and reports how far it got. A second signal ends the process at once.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = Arc::clone(&flag);
+    // Without a handler (e.g. one is already installed) a signal ends the process as usual.
+    let _ = ctrlc::set_handler(move || {
+        if set.swap(true, Ordering::Relaxed) {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    });
+    flag
+}
+
+/// A progress bar over the input bytes (a spinner when reading stdin).
+fn progress_bar(inputs: &[PathBuf]) -> ProgressBar {
+    let total: Option<u64> = (!inputs.is_empty()).then(|| {
+        inputs
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    });
+    let bar = match total {
+        Some(total) => ProgressBar::new(total).with_style(
+            ProgressStyle::with_template(
+                "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {bytes} {bytes_per_sec} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+    bar
 }
 
 fn check(args: CheckArgs) -> Result<ExitCode> {

@@ -1,7 +1,8 @@
 //! handoff-runner: feeds payloads through a compiled plan without losing any, and measures it.
 //!
-//! - [`batch`]: NDJSON / JSON inputs -> outputs in input order, failures to a dead-letter
-//!   sink with their raw bytes, a reconciled [`Summary`];
+//! - [`batch`]: NDJSON / JSON inputs -> outputs in input order on one or N threads, failures
+//!   to a dead-letter sink with their raw bytes, an audit record per input, a reconciled
+//!   [`Summary`];
 //! - [`summary`]: counts and latency percentiles of a run;
 //! - [`ruletest`]: the tests that live with the rules (`[[rule.test]]`);
 //! - [`runner`]: the embeddable [`Runner`]: thread-safe, hot-reloaded, with per-rule metrics.

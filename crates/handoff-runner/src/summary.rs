@@ -26,6 +26,10 @@ pub struct Summary {
     pub latency: Histogram<u64>,
     /// Whether the run was interrupted before the end of its inputs.
     pub interrupted: bool,
+    /// Input bytes consumed (payloads, blank lines and line ends).
+    pub bytes_read: u64,
+    /// The last input accounted for, as `file:line` (or `file` for a whole-file input).
+    pub last: Option<String>,
 }
 
 impl Default for Summary {
@@ -41,6 +45,8 @@ impl Default for Summary {
             latency: Histogram::new_with_bounds(1, 60_000_000_000, 3)
                 .expect("valid histogram bounds"),
             interrupted: false,
+            bytes_read: 0,
+            last: None,
         }
     }
 }
@@ -86,6 +92,8 @@ impl Summary {
             "failed_by_code": self.failed_by_code,
             "reconciles": self.reconciles(),
             "interrupted": self.interrupted,
+            "last_input": self.last,
+            "bytes_read": self.bytes_read,
             "elapsed_s": self.elapsed.as_secs_f64(),
             "throughput_per_s": self.throughput(),
             "latency": latency,
@@ -109,7 +117,10 @@ impl fmt::Display for Summary {
             write!(f, " ({})", codes.join(", "))?;
         }
         if self.interrupted {
-            write!(f, " [interrupted]")?;
+            match &self.last {
+                Some(last) => write!(f, " [interrupted after {last}]")?,
+                None => write!(f, " [interrupted before the first input]")?,
+            }
         }
         writeln!(f)?;
         write!(

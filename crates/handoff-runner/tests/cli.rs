@@ -249,3 +249,44 @@ expect_error = "E502"
     );
     assert!(s.ends_with("1 passed, 2 failed\n"), "{s}");
 }
+
+#[test]
+fn an_interrupted_run_writes_what_it_read_and_says_how_far_it_got() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .args(["run", "rules/cxone_handoff.toml"])
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("handoff starts");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdin.write_all(b"{\"sessionId\": \"s1\"}\n").unwrap();
+    stdin.flush().unwrap();
+    // The first output arrives while stdin is still open: lines are written as they come.
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("\"interactionId\":\"s1\""), "{first}");
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The read that was waiting gets one more line; after it the run stops, stdin still open.
+    stdin.write_all(b"{\"sessionId\": \"s2\"}\n").unwrap();
+    stdin.flush().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(130));
+    assert!(rest.contains("\"interactionId\":\"s2\""), "{rest}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("read 2 = ok 2 + no rule 0 + failed 0 [interrupted after <stdin>:2]"),
+        "{stderr}"
+    );
+}
