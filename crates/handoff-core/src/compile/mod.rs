@@ -19,9 +19,9 @@ use crate::limits::Limits;
 use crate::plan::output::{OutNode, TargetError, split_target};
 use crate::plan::projection::Projection;
 use crate::plan::{
-    Binding, BoolVocab, Expect, Jinja, Lookup, Plan, Policy, Rule, Schema, Target, TestCase,
+    Binding, BoolVocab, Expect, Ignore, Jinja, Lookup, Plan, Policy, Rule, Schema, Target, TestCase,
 };
-use crate::rules::{RawFile, RawLimits, RawRule, RawTest, SStr};
+use crate::rules::{RawFile, RawIgnore, RawLimits, RawRule, RawTest, SStr};
 use jinja::{JinjaBuilder, resolve};
 use mapping::{Defaults, list};
 
@@ -559,6 +559,7 @@ impl Builder {
         let errors_before = error_count(&self.diags);
         let mut used_bindings: Vec<bool> = Vec::new();
         let mut lets = Vec::new();
+        let mut ignores = Vec::new();
         let mut maps = Vec::new();
         let mut output = OutNode::Object(Vec::new());
         let when;
@@ -642,6 +643,11 @@ impl Builder {
                         name: n.clone(),
                         mapping,
                     });
+                }
+            }
+            for ig in &raw.ignore {
+                if let Some(i) = ignore(&mut cx, &name, ig) {
+                    ignores.push(i);
                 }
             }
             for (target, alts) in &raw.map {
@@ -743,6 +749,7 @@ impl Builder {
             file: file_index,
             when,
             lets,
+            ignores,
             maps,
             output,
             passthrough,
@@ -778,6 +785,27 @@ impl Builder {
             warnings: self.diags,
         })
     }
+}
+
+/// `[[rule.ignore]]`: its condition (which sees the bindings) and the body it writes.
+fn ignore(cx: &mut Ctx<'_>, rule: &str, raw: &RawIgnore) -> Option<Ignore> {
+    let reason = raw.reason.get_ref();
+    let when = cx.cond(&raw.when);
+    if reason.trim().is_empty() {
+        cx.error(
+            Code::BadOption,
+            span(&raw.reason),
+            "an ignore reason cannot be empty",
+            "name why the payload is ignored, e.g. `intent_not_configured`",
+        );
+        return None;
+    }
+    let body = serde_json::json!({"outcome": "ignored", "reason": reason, "rule": rule});
+    Some(Ignore {
+        when: when?,
+        reason: reason.clone(),
+        body: body.to_string(),
+    })
 }
 
 fn schema(cx: &mut Ctx<'_>, raw: &SStr) -> Option<Schema> {
@@ -826,6 +854,28 @@ fn test(cx: &mut Ctx<'_>, t: &RawTest) -> Option<TestCase> {
                 "input_json may hold any text, even invalid JSON",
             );
             return None;
+        }
+    };
+    let input = match &t.pad_input_to {
+        None => input,
+        Some(n) => {
+            let want = *n.get_ref();
+            if want < input.len() as i64 || want > 1 << 30 {
+                cx.error(
+                    Code::BadTest,
+                    span(n),
+                    format!(
+                        "cannot pad an input of {} bytes to {want} bytes",
+                        input.len()
+                    ),
+                    "give a size between the input's length and 1073741824",
+                );
+                return None;
+            }
+            let mut padded = input;
+            let len = padded.len();
+            padded.extend(std::iter::repeat_n(' ', want as usize - len));
+            padded
         }
     };
     let context = match &t.context_json {

@@ -243,6 +243,15 @@ impl<'a> Frame<'a> {
                 .map_err(|e| e.with_target(&format!("let {}", b.name)))?;
             self.bindings.push(v.flatten());
         }
+        for ignore in &rule.ignores {
+            let holds = self
+                .holds(&ignore.when)
+                .map_err(|e| e.with_target(&format!("ignore {}", ignore.reason)))?;
+            if holds {
+                out.extend_from_slice(ignore.body.as_bytes());
+                return Ok(());
+            }
+        }
         let mut slots: Vec<Option<Cow<'a, Value>>> = Vec::with_capacity(rule.maps.len());
         for t in &rule.maps {
             let mut slot = None;

@@ -30,6 +30,8 @@ pub struct RuleInfo {
     pub reads: Vec<String>,
     /// The named intermediate values.
     pub bindings: Vec<MappingInfo>,
+    /// When the rule writes the "ignored" body instead of its mappings: `REASON when COND`.
+    pub ignores: Vec<String>,
     /// The output fields and how each is made.
     pub mappings: Vec<MappingInfo>,
     /// Whether unmapped input passes through.
@@ -81,6 +83,9 @@ fn rule(plan: &Plan, r: &Rule) -> RuleInfo {
     if let Some(c) = &r.when {
         cond_paths(c, &mut note);
     }
+    for i in &r.ignores {
+        cond_paths(&i.when, &mut note);
+    }
     RuleInfo {
         name: r.name.clone(),
         description: r.description.clone(),
@@ -91,6 +96,11 @@ fn rule(plan: &Plan, r: &Rule) -> RuleInfo {
             .lets
             .iter()
             .map(|b| mapping(plan, &b.name, &b.mapping, &names))
+            .collect(),
+        ignores: r
+            .ignores
+            .iter()
+            .map(|i| format!("`{}` when {}", i.reason, cond(&i.when, &names)))
             .collect(),
         mappings: r
             .maps
@@ -304,6 +314,15 @@ impl fmt::Display for PlanInfo {
                 writeln!(f, "  validates the output against {s}")?;
             }
             for (title, list) in [("bindings", &r.bindings), ("mappings", &r.mappings)] {
+                if title == "mappings" && !r.ignores.is_empty() {
+                    writeln!(
+                        f,
+                        "  ignored (an \"ignored\" body instead of the mappings):"
+                    )?;
+                    for i in &r.ignores {
+                        writeln!(f, "    {i}")?;
+                    }
+                }
                 if list.is_empty() {
                     continue;
                 }

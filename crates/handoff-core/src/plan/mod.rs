@@ -5,6 +5,7 @@
 //! expressions live compiled in one minijinja environment.
 
 pub mod info;
+pub(crate) mod location;
 pub mod output;
 pub mod path;
 pub mod projection;
@@ -89,6 +90,8 @@ pub(crate) struct Rule {
     pub(crate) file: usize,
     pub(crate) when: Option<Cond>,
     pub(crate) lets: Vec<Binding>,
+    /// `[[rule.ignore]]`, tried in order after the bindings.
+    pub(crate) ignores: Vec<Ignore>,
     /// One entry per output target (in slot order), each a list of alternatives.
     pub(crate) maps: Vec<Target>,
     pub(crate) output: OutNode,
@@ -103,6 +106,14 @@ pub(crate) struct Rule {
 pub(crate) struct Binding {
     pub(crate) name: String,
     pub(crate) mapping: Mapping,
+}
+
+/// A reason to write the "ignored" body instead of the mappings.
+pub(crate) struct Ignore {
+    pub(crate) when: Cond,
+    pub(crate) reason: String,
+    /// `{"outcome":"ignored","reason":…,"rule":…}`, serialized at compile time.
+    pub(crate) body: String,
 }
 
 /// An output field and the mappings that may write it (the first that applies wins).

@@ -71,12 +71,24 @@ pub struct RawRule {
     /// Named intermediate values, in order; each may use the ones before it.
     #[serde(default, rename = "let")]
     pub lets: IndexMap<SStr, RawMapping>,
+    /// Reasons to write the "ignored" body instead of the mappings, tried in order.
+    #[serde(default)]
+    pub ignore: Vec<RawIgnore>,
     /// Output target -> mapping (or a list of alternatives, the first that applies wins).
     #[serde(default)]
     pub map: IndexMap<SStr, OneOrMany>,
     /// Tests that live with the rule.
     #[serde(default)]
     pub test: Vec<RawTest>,
+}
+
+/// `[[rule.ignore]]`: when `when` holds (it sees the bindings), the rule writes
+/// `{"outcome": "ignored", "reason": REASON, "rule": NAME}` instead of its mappings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIgnore {
+    pub when: Spanned<RawCond>,
+    pub reason: SStr,
 }
 
 /// One mapping: a source, the steps applied to it, and the policy for what can go wrong.
@@ -147,6 +159,8 @@ pub struct RawTest {
     pub input_json: Option<String>,
     /// The gateway context, as JSON text.
     pub context_json: Option<String>,
+    /// Pad the input with trailing spaces to this many bytes (to test `payload_bytes`).
+    pub pad_input_to: Option<Spanned<i64>>,
     /// The expected output as a TOML table ...
     pub expect: Option<toml::Table>,
     /// ... or as JSON text.
