@@ -48,6 +48,8 @@ enum Command {
     Explain(ExplainArgs),
     /// Run the tests that live with the rules (`[[rule.test]]`).
     Test(ExplainArgs),
+    /// Print the JSON Schema of the rule-file format (for editors: see docs/cli.md).
+    Schema,
 }
 
 #[derive(clap::Args, Debug)]
@@ -112,6 +114,15 @@ pub(crate) fn main() -> Result<ExitCode> {
         Command::Check(args) => check(args),
         Command::Explain(args) => explain(args),
         Command::Test(args) => test(args),
+        Command::Schema => {
+            let mut stdout = io::stdout().lock();
+            serde_json::to_writer_pretty(
+                &mut stdout,
+                &handoff_core::rules::schema::rule_file_schema(),
+            )?;
+            writeln!(stdout)?;
+            Ok(ExitCode::from(EXIT_OK))
+        }
     }
 }
 

@@ -241,6 +241,8 @@ impl Cast {
     pub const NAMES: &'static [&'static str] = &[
         "keep", "string", "number", "integer", "boolean", "object", "array", "null", "json",
     ];
+    /// Other spellings accepted for some of them.
+    pub const ALIASES: &'static [&'static str] = &["any", "float", "int", "bool"];
 
     /// The cast of a name in a rule file.
     pub fn from_name(s: &str) -> Option<Cast> {
@@ -307,6 +309,8 @@ pub(crate) enum Policy {
 
 impl Policy {
     pub(crate) const NAMES: &'static [&'static str] = &["fallback", "skip", "fail", "null"];
+    /// Other spellings accepted (the matrix style's `useFallback` and `error`).
+    pub(crate) const ALIASES: &'static [&'static str] = &["useFallback", "use_fallback", "error"];
 
     pub(crate) fn from_name(s: &str) -> Option<Policy> {
         Some(match s {
