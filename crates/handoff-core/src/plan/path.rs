@@ -3,8 +3,8 @@
 //!
 //! serde_json_path parses and evaluates every path (RFC 9535), but does not expose its syntax
 //! tree. The plan needs a little of that structure (segment count for the depth limit, whether
-//! the query is singular, which members it reads for the projection), so [`scan`] reads it back
-//! from a path that serde_json_path has already accepted. Before that, [`precheck`] rejects the
+//! the query is singular, which members it reads for the projection), so `scan` reads it back
+//! from a path that serde_json_path has already accepted. Before that, `precheck` rejects the
 //! shapes its recursive, backtracking parser cannot handle safely.
 
 use std::fmt;
@@ -13,16 +13,9 @@ use serde_json::Value;
 use serde_json_path::JsonPath;
 
 use super::location::{Element, Located, Location};
-use crate::limits::Limits;
 
-/// Most filter selectors (`[?…]`) nested inside one another. serde_json_path parses a nested
-/// query once for each alternative it tries, so parse time doubles with every level (measured
-/// in release: 0.1 ms at 4 levels, 14 ms at 12, 4 s at 20); the RFC 9535 suite needs 2.
-pub(crate) const MAX_FILTER_NESTING: usize = 4;
-
-/// Longest regular expression literal of `match()` / `search()`, in bytes as written.
-/// serde_json_path compiles the expression again for every node it tests.
-pub(crate) const MAX_REGEX_BYTES: usize = 256;
+mod precheck;
+use precheck::precheck;
 
 /// A compiled JSONPath.
 pub(crate) struct Path {
@@ -220,7 +213,7 @@ impl fmt::Debug for Path {
 pub struct ConformanceRun<'a> {
     /// Whether the fast evaluator (member names and indices only) ran, not serde_json_path.
     pub fast: bool,
-    /// The nodes `exec` reads ([`Path::query`]).
+    /// The nodes `exec` reads (`Path::query`).
     pub nodes: Vec<&'a Value>,
     /// The located nodes: each value with its normalized path.
     pub located: Vec<(&'a Value, String)>,
@@ -246,128 +239,6 @@ pub fn conformance_run<'a>(text: &str, root: &'a Value) -> Result<ConformanceRun
             .into_iter()
             .map(|n| (n.value, n.location.to_string()))
             .collect(),
-    })
-}
-
-/// An open bracket or parenthesis, as [`precheck`] tracks it.
-struct Open {
-    bracket: bool,
-    /// A bracket holding a filter selector.
-    filter: bool,
-    /// For the parenthesis of `match(` or `search(`: the index of the current argument.
-    regex_arg: Option<usize>,
-}
-
-/// Rejects what serde_json_path cannot parse or run safely, before it sees the text: paths
-/// over [`Limits::MAX_PATH_BYTES`], brackets and parentheses nested over
-/// [`Limits::MAX_PATH_NESTING`] (the parser is recursive: a path nested thousands deep would
-/// overflow its stack), filters nested over [`MAX_FILTER_NESTING`] (parse time is exponential
-/// in it) and regular expression literals over [`MAX_REGEX_BYTES`].
-///
-/// The scan is lexical. Where it could disagree with the grammar (an unclosed string, a closer
-/// that does not match), the parser fails at that point, so nothing after it is ever parsed.
-fn precheck(text: &str) -> Result<(), PathError> {
-    let reject = |offset: usize, message: String| {
-        Err(PathError {
-            offset,
-            message,
-            too_complex: true,
-        })
-    };
-    if text.len() > Limits::MAX_PATH_BYTES {
-        return reject(
-            Limits::MAX_PATH_BYTES,
-            format!(
-                "path is {} bytes long, the limit is {}",
-                text.len(),
-                Limits::MAX_PATH_BYTES
-            ),
-        );
-    }
-    let b = text.as_bytes();
-    let mut open: Vec<Open> = Vec::new();
-    let mut filters = 0;
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            q @ (b'\'' | b'"') => {
-                let start = i;
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-                let len = i.min(b.len()) - start - 1;
-                let regex = matches!(
-                    open.last(),
-                    Some(Open {
-                        regex_arg: Some(1),
-                        ..
-                    })
-                );
-                if regex && len > MAX_REGEX_BYTES {
-                    return reject(
-                        start,
-                        format!(
-                            "the regular expression is {len} bytes long, the limit is {MAX_REGEX_BYTES}"
-                        ),
-                    );
-                }
-            }
-            c @ (b'[' | b'(') => {
-                if open.len() == Limits::MAX_PATH_NESTING {
-                    return reject(
-                        i,
-                        format!(
-                            "brackets and parentheses nest deeper than {}",
-                            Limits::MAX_PATH_NESTING
-                        ),
-                    );
-                }
-                open.push(Open {
-                    bracket: c == b'[',
-                    filter: false,
-                    regex_arg: (c == b'(' && is_regex_function(&text[..i])).then_some(0),
-                });
-            }
-            b',' => {
-                if let Some(Open {
-                    regex_arg: Some(n), ..
-                }) = open.last_mut()
-                {
-                    *n += 1;
-                }
-            }
-            b'?' => {
-                let bracket = open.iter_mut().rev().find(|o| o.bracket);
-                if let Some(o) = bracket.filter(|o| !o.filter) {
-                    o.filter = true;
-                    filters += 1;
-                    if filters > MAX_FILTER_NESTING {
-                        return reject(i, format!("filters nest deeper than {MAX_FILTER_NESTING}"));
-                    }
-                }
-            }
-            c @ (b']' | b')') => match open.pop() {
-                Some(o) if o.bracket == (c == b']') => filters -= usize::from(o.filter),
-                // A closer with nothing or something else open: the parser fails here.
-                _ => return Ok(()),
-            },
-            _ => {}
-        }
-        i += 1;
-    }
-    Ok(())
-}
-
-/// Whether `before` (the text up to a `(`) ends with the function name `match` or `search`.
-fn is_regex_function(before: &str) -> bool {
-    ["match", "search"].iter().any(|f| {
-        before.strip_suffix(f).is_some_and(|rest| {
-            !rest
-                .bytes()
-                .next_back()
-                .is_some_and(|c| c == b'_' || c.is_ascii_lowercase() || c.is_ascii_digit())
-        })
     })
 }
 
@@ -582,8 +453,10 @@ fn hex4(chars: &mut std::str::CharIndices<'_>) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    use super::*;
 
     fn names(path: &str) -> Vec<Segment> {
         Path::compile(path).unwrap().segments
@@ -654,11 +527,157 @@ mod tests {
     }
 
     #[test]
-    fn rejects_hostile_nesting_before_parsing() {
-        let deep = format!("$.a{}", "[?".repeat(5000));
-        let err = Path::compile(&deep).unwrap_err();
-        assert!(err.too_complex);
-        let long = format!("$.{}", "a".repeat(10_000));
-        assert!(Path::compile(&long).unwrap_err().too_complex);
+    fn locates_nodes_with_both_evaluators() {
+        let v = json!({"a": {"b": [1, 2, {"it's": "x"}]}});
+        let at = |p: &str| -> Vec<(Value, String)> {
+            let path = Path::compile(p).unwrap();
+            let located = path.query_located(&v);
+            let plain: Vec<&Value> = path
+                .query(&v)
+                .map(|n| n.as_slice().to_vec())
+                .unwrap_or_default();
+            assert_eq!(
+                plain,
+                located.iter().map(|n| n.value).collect::<Vec<_>>(),
+                "{p}"
+            );
+            located
+                .into_iter()
+                .map(|n| (n.value.clone(), n.location.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            at("$.a.b[-1]"),
+            [(json!({"it's": "x"}), "$['a']['b'][2]".into())]
+        );
+        assert_eq!(
+            at(r#"$.a.b[2]["it's"]"#),
+            [(json!("x"), r"$['a']['b'][2]['it\'s']".into())]
+        );
+        assert_eq!(
+            at("$..['it\\'s']"),
+            [(json!("x"), r"$['a']['b'][2]['it\'s']".into())]
+        );
+        assert_eq!(
+            at("$.a.b[0:2]"),
+            [
+                (json!(1), "$['a']['b'][0]".into()),
+                (json!(2), "$['a']['b'][1]".into())
+            ]
+        );
+        assert_eq!(at("$.a.b[3]"), []);
+        assert_eq!(at("$.a.b[-4]"), []);
+        assert_eq!(at("$"), [(v.clone(), "$".into())]);
+    }
+
+    /// Member names that need every kind of escape, and some that need none.
+    fn name() -> impl Strategy<Value = String> {
+        let tricky = prop::sample::select(vec![
+            'a', '\'', '\\', '"', '\u{8}', '\u{c}', '\n', '\r', '\t', '\0', '\u{b}', '\u{e}',
+            '\u{1f}', '\u{7f}', 'é', '\u{2028}', '😀', ' ', '$', ']',
+        ]);
+        prop_oneof![
+            1 => any::<String>(),
+            3 => prop::collection::vec(tricky, 0..6).prop_map(String::from_iter),
+        ]
+    }
+
+    /// A document of nested objects and arrays along `steps` (a name, or an index into an
+    /// array of that length + 1), with a sibling beside every step.
+    fn along(steps: &[(String, Option<usize>)]) -> Value {
+        let mut v = json!("leaf");
+        for (name, index) in steps.iter().rev() {
+            v = match index {
+                Some(i) => {
+                    let mut a = vec![json!(null); i + 2];
+                    a[*i] = v;
+                    Value::Array(a)
+                }
+                None => {
+                    let mut m = serde_json::Map::new();
+                    m.insert(format!("{name}~"), json!(0));
+                    m.insert(name.clone(), v);
+                    Value::Object(m)
+                }
+            };
+        }
+        v
+    }
+
+    proptest! {
+        /// Any normalized path reads back: it compiles (as a fast path), selects the node it
+        /// names, and prints the same; serde_json_path locates the same node there too.
+        #[test]
+        fn normalized_paths_round_trip(
+            steps in prop::collection::vec((name(), prop::option::of(0usize..4)), 0..5)
+        ) {
+            let doc = along(&steps);
+            let located = Path::compile("$..*").unwrap().query_located(&doc);
+            let leaf = located.iter().find(|n| n.value == "leaf");
+            let expected = if steps.is_empty() {
+                "$".to_owned()
+            } else {
+                leaf.expect("the leaf is a descendant").location.to_string()
+            };
+            let path = Path::compile(&expected).unwrap();
+            prop_assert!(path.is_singular());
+            let again = path.query_located(&doc);
+            prop_assert_eq!(again.len(), 1);
+            prop_assert_eq!(again[0].value, &json!("leaf"));
+            prop_assert_eq!(again[0].location.to_string(), expected.clone());
+            let theirs = JsonPath::parse(&expected).unwrap().query_located(&doc).all();
+            prop_assert_eq!(theirs.len(), 1);
+            prop_assert_eq!(Location::from(theirs[0].location()).to_string(), expected);
+        }
+
+        /// The fast evaluator selects and locates what serde_json_path does.
+        #[test]
+        fn fast_paths_agree_with_serde_json_path(
+            steps in prop::collection::vec(
+                prop_oneof![
+                    prop::sample::select(vec!["a", "b", "it's", "\\", ""]).prop_map(|n| Step::Name(n.into())),
+                    (-4i64..4).prop_map(Step::Index),
+                ],
+                0..4,
+            ),
+            doc in proptest_json(),
+        ) {
+            let text: String = std::iter::once("$".to_owned()).chain(steps.iter().map(|s| match s {
+                Step::Name(n) => format!("[{}]", serde_json::to_string(n).unwrap()),
+                Step::Index(i) => format!("[{i}]"),
+            })).collect();
+            let ours = Path::compile(&text).unwrap();
+            prop_assert!(ours.is_singular());
+            let theirs = JsonPath::parse(&text).unwrap();
+            let nodes: Vec<&Value> = ours.query(&doc).map(|n| n.as_slice().to_vec()).unwrap_or_default();
+            prop_assert_eq!(&nodes, &theirs.query(&doc).all());
+            let located: Vec<(&Value, String)> = ours.query_located(&doc).into_iter().map(|n| (n.value, n.location.to_string())).collect();
+            let expected: Vec<(&Value, String)> = theirs.query_located(&doc).all().into_iter().map(|n| (n.node(), Location::from(n.location()).to_string())).collect();
+            prop_assert_eq!(located, expected);
+        }
+    }
+
+    /// Small JSON values keyed by the names the paths use.
+    fn proptest_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<i32>().prop_map(Value::from),
+            "[a-z]{0,3}".prop_map(Value::from)
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec(
+                    (
+                        prop::sample::select(vec!["a", "b", "it's", "\\", ""]),
+                        inner
+                    ),
+                    0..4
+                )
+                .prop_map(|kv| Value::Object(
+                    kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                )),
+            ]
+        })
     }
 }

@@ -1,0 +1,137 @@
+//! The RFC 9535 JSONPath Compliance Test Suite (all 703 cases, vendored in
+//! `fixtures/jsonpath-cts/`) through handoff's own path compilation and evaluators.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use handoff_core::plan::path::conformance_run;
+use handoff_core::{Code, SourceFile, compile_sources};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+struct Suite {
+    tests: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    name: String,
+    selector: String,
+    #[serde(default)]
+    document: Value,
+    result: Option<Vec<Value>>,
+    result_paths: Option<Vec<String>>,
+    /// Non-deterministic cases: any one of these (with the paths of the same index).
+    results: Option<Vec<Vec<Value>>>,
+    results_paths: Option<Vec<Vec<String>>>,
+    #[serde(default)]
+    invalid_selector: bool,
+}
+
+fn suite() -> Vec<Case> {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/jsonpath-cts/cts.json");
+    let text = std::fs::read_to_string(&file).expect("the vendored suite is in the repository");
+    serde_json::from_str::<Suite>(&text)
+        .expect("cts.json parses")
+        .tests
+}
+
+/// A one-mapping rule reading `selector` with every node selected and the depth limit lifted.
+fn rule(selector: &str) -> SourceFile {
+    let path = toml::Value::String(selector.to_owned());
+    SourceFile {
+        name: "cts.toml".into(),
+        text: format!(
+            "[limits]\npath_depth = 1024\n\n[[rule]]\nname = \"cts\"\n\n[rule.map]\n\
+             \"out\" = {{ path = {path}, select = \"all\" }}\n"
+        ),
+    }
+}
+
+/// Checks one case; `Err` says what is wrong.
+fn check(case: &Case) -> Result<(), String> {
+    let compiled = compile_sources(vec![rule(&case.selector)], None);
+    let run = conformance_run(&case.selector, &case.document);
+    if case.invalid_selector {
+        let Err(diags) = compiled else {
+            return Err("invalid selector compiled in a rule".into());
+        };
+        if !diags.errors().any(|d| d.code == Code::PathSyntax) {
+            return Err(format!("no E200 diagnostic: {}", diags.render(false)));
+        }
+        return match run {
+            Err(_) => Ok(()),
+            Ok(_) => Err("invalid selector accepted by Path::compile".into()),
+        };
+    }
+    if let Err(diags) = compiled {
+        return Err(format!("does not compile: {}", diags.render(false)));
+    }
+    let run = run.map_err(|e| format!("rejected: {e}"))?;
+    let expected: Vec<(&Vec<Value>, &Vec<String>)> = match (
+        &case.result,
+        &case.result_paths,
+        &case.results,
+        &case.results_paths,
+    ) {
+        (Some(r), Some(p), None, None) => vec![(r, p)],
+        (None, None, Some(r), Some(p)) if r.len() == p.len() => r.iter().zip(p).collect(),
+        _ => return Err("malformed case".into()),
+    };
+    let nodes: Vec<Value> = run.nodes.iter().map(|v| (*v).clone()).collect();
+    let located: Vec<Value> = run.located.iter().map(|(v, _)| (*v).clone()).collect();
+    let paths: Vec<String> = run.located.iter().map(|(_, p)| p.clone()).collect();
+    if expected
+        .iter()
+        .any(|(r, p)| **r == nodes && **r == located && **p == paths)
+    {
+        return Ok(());
+    }
+    let evaluator = if run.fast { "fast" } else { "serde_json_path" };
+    Err(format!(
+        "{evaluator} evaluator: nodes {nodes:?}, located {located:?} at {paths:?}; \
+         expected {:?}",
+        expected[0]
+    ))
+}
+
+#[test]
+fn rfc9535_compliance_suite() {
+    let cases = suite();
+    assert_eq!(cases.len(), 703, "the vendored suite is complete");
+    let mut failures = Vec::new();
+    for case in &cases {
+        let outcome = catch_unwind(AssertUnwindSafe(|| check(case)))
+            .unwrap_or_else(|_| Err("panicked".into()));
+        if let Err(why) = outcome {
+            failures.push(format!(
+                "{} `{}`: {why}",
+                case.name,
+                case.selector.escape_debug()
+            ));
+        }
+    }
+    for f in failures.iter().take(40) {
+        println!("FAIL {f}");
+    }
+    println!(
+        "cts: {} passed, {} failed",
+        cases.len() - failures.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{} CTS cases failed", failures.len());
+}
+
+#[test]
+fn both_evaluators_are_exercised() {
+    let cases = suite();
+    let fast = cases
+        .iter()
+        .filter(|c| !c.invalid_selector)
+        .filter(|c| conformance_run(&c.selector, &c.document).is_ok_and(|r| r.fast))
+        .count();
+    let valid = cases.iter().filter(|c| !c.invalid_selector).count();
+    println!("cts: {fast} of {valid} valid selectors ran on the fast evaluator");
+    assert!(fast > 20 && fast < valid, "{fast} of {valid}");
+}
