@@ -4,6 +4,11 @@ mod cli;
 
 use std::process::ExitCode;
 
+/// mimalloc: a transform builds and frees many small values; glibc's malloc spends as much
+/// time on them as the parser does (see docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match cli::main() {
         Ok(code) => code,

@@ -35,12 +35,24 @@ pub(crate) fn parse(
         ));
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    // The whole payload is checked once, skipped strings included; after that the parser does
+    // not check each string again.
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        Error::new(
+            Code::InvalidJson,
+            format!("invalid JSON: not UTF-8 at byte {}", e.valid_up_to()),
+        )
+    })?;
     let state = State {
         limit: max_depth,
         seen: Cell::new(0),
         too_deep: Cell::new(false),
     };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = serde_json::Deserializer::from_str(text);
+    // The depth of what is built is bounded by `max_depth` (State::enter, before recursing);
+    // what is skipped is scanned without recursion. serde_json's own limit (128) would cut
+    // `payload_depth = 128` short.
+    de.disable_recursion_limit();
     let result = Seed {
         proj,
         depth: 0,
