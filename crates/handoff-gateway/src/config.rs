@@ -1,0 +1,352 @@
+//! The gateway configuration: one TOML file, every key optional with a documented default.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// The whole gateway configuration (`docs/gateway.md` documents each key and its default).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Rule files and folders to serve. Default `["rules"]`.
+    pub rules: Vec<PathBuf>,
+    /// Reload the rules when their files change. Default `true`.
+    pub watch: bool,
+    /// Largest request body in bytes, checked before it is read. Default 262144 (256 KiB, the
+    /// engine's default `payload_bytes`).
+    pub max_body_bytes: usize,
+    /// How long a shutdown waits for in-flight requests and deliveries. Default `30s`.
+    #[serde(with = "duration")]
+    pub shutdown_timeout: Duration,
+    /// Serve without a webhook secret on an address that is not loopback. Default `false`.
+    pub allow_unsigned: bool,
+    /// Webhook signature verification.
+    pub signature: SignatureConfig,
+    /// The dead-letter file of deliveries that exhausted their retries.
+    pub dead_letter: DeadLetterConfig,
+    /// Forward mode, by rule name: the output is POSTed to an upstream instead of returned.
+    pub forward: BTreeMap<String, ForwardConfig>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            rules: vec![PathBuf::from("rules")],
+            watch: true,
+            max_body_bytes: 256 * 1024,
+            shutdown_timeout: Duration::from_secs(30),
+            allow_unsigned: false,
+            signature: SignatureConfig::default(),
+            dead_letter: DeadLetterConfig::default(),
+            forward: BTreeMap::new(),
+        }
+    }
+}
+
+/// How webhooks are signed: HMAC-SHA256 of the raw body (or of `TIMESTAMP.BODY` when a
+/// timestamp header is configured), hex, in a header.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignatureConfig {
+    /// Environment variable holding the secret. Default `HANDOFF_WEBHOOK_SECRET`.
+    pub secret_env: String,
+    /// File holding the secret (surrounding whitespace is trimmed); used when the environment
+    /// variable is not set. Default: none.
+    pub secret_file: Option<PathBuf>,
+    /// The signature header. Default `x-cognigy-signature`.
+    pub header: String,
+    /// A header with the signing time in Unix seconds. When set, it is required, signed
+    /// (`TIMESTAMP.BODY`), checked against `tolerance`, and a signature is accepted only once.
+    /// Default: none.
+    pub timestamp_header: Option<String>,
+    /// The replay window around the gateway's clock. Default `5m`.
+    #[serde(with = "duration")]
+    pub tolerance: Duration,
+    /// The secret itself, for embedding and tests; takes precedence over the environment and
+    /// the file. Never read from the TOML file.
+    #[serde(skip)]
+    pub secret: Option<Secret>,
+}
+
+impl Default for SignatureConfig {
+    fn default() -> Self {
+        SignatureConfig {
+            secret_env: "HANDOFF_WEBHOOK_SECRET".to_owned(),
+            secret_file: None,
+            header: "x-cognigy-signature".to_owned(),
+            timestamp_header: None,
+            tolerance: Duration::from_secs(300),
+            secret: None,
+        }
+    }
+}
+
+/// Where failed deliveries are kept, and how often they are tried again.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeadLetterConfig {
+    /// The JSONL file. Default `handoff-dead-letter.jsonl`.
+    pub path: PathBuf,
+    /// How often its entries are delivered again (also once at start); `0s` turns replay off
+    /// and only keeps them. Default `60s`.
+    #[serde(with = "duration")]
+    pub replay_interval: Duration,
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        DeadLetterConfig {
+            path: PathBuf::from("handoff-dead-letter.jsonl"),
+            replay_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One rule's upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForwardConfig {
+    /// The URL the output is POSTed to (required).
+    pub url: String,
+    /// Timeout of one attempt. Default `10s`.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    /// Attempts before the delivery goes to the dead-letter file. Default 4.
+    pub max_attempts: u32,
+    /// The first retry's backoff; it doubles per attempt, with jitter. Default `200ms`.
+    #[serde(with = "duration")]
+    pub backoff_initial: Duration,
+    /// The longest backoff; a `Retry-After` longer than this ends the retries. Default `5s`.
+    #[serde(with = "duration")]
+    pub backoff_max: Duration,
+    /// OAuth2 client credentials for the upstream. Default: none (no `Authorization`).
+    pub oauth: Option<OAuthConfig>,
+}
+
+impl Default for ForwardConfig {
+    fn default() -> Self {
+        ForwardConfig {
+            url: String::new(),
+            timeout: Duration::from_secs(10),
+            max_attempts: 4,
+            backoff_initial: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(5),
+            oauth: None,
+        }
+    }
+}
+
+/// An OAuth2 token grant for the upstream, the client authenticated with HTTP Basic: client
+/// credentials (RFC 6749 section 4.4), or the password grant (section 4.3) that CXone uses with
+/// an access key id and secret as username and password.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// The token endpoint (required).
+    pub token_url: String,
+    /// `client_credentials` or `password`. Default `client_credentials`.
+    pub grant_type: String,
+    /// The client id (required).
+    pub client_id: String,
+    /// Environment variable holding the client secret. Default `HANDOFF_OAUTH_CLIENT_SECRET`.
+    pub client_secret_env: String,
+    /// File holding the client secret; used when the variable is not set. Default: none.
+    pub client_secret_file: Option<PathBuf>,
+    /// The `scope` parameter. Default: none.
+    pub scope: Option<String>,
+    /// The password grant's username (a CXone access key id). Default: none.
+    pub username: Option<String>,
+    /// Environment variable holding the password grant's password (a CXone access key
+    /// secret). Default `HANDOFF_OAUTH_PASSWORD`.
+    pub password_env: String,
+    /// File holding the password; used when the variable is not set. Default: none.
+    pub password_file: Option<PathBuf>,
+    /// A token is renewed this long before its `expires_in` ends (a short-lived token no
+    /// earlier than half-way through its life). Default `60s`.
+    #[serde(with = "duration")]
+    pub refresh_before: Duration,
+    /// The client secret itself, for embedding and tests. Never read from the TOML file.
+    #[serde(skip)]
+    pub client_secret: Option<Secret>,
+    /// The password itself, for embedding and tests. Never read from the TOML file.
+    #[serde(skip)]
+    pub password: Option<Secret>,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        OAuthConfig {
+            token_url: String::new(),
+            grant_type: "client_credentials".to_owned(),
+            client_id: String::new(),
+            client_secret_env: "HANDOFF_OAUTH_CLIENT_SECRET".to_owned(),
+            client_secret_file: None,
+            scope: None,
+            username: None,
+            password_env: "HANDOFF_OAUTH_PASSWORD".to_owned(),
+            password_file: None,
+            refresh_before: Duration::from_secs(60),
+            client_secret: None,
+            password: None,
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Reads a config file; relative paths in it are relative to the file's folder.
+    pub fn load(path: &Path) -> anyhow::Result<GatewayConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        let mut config: GatewayConfig =
+            toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        let rebase = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        config.rules.iter_mut().for_each(rebase);
+        rebase(&mut config.dead_letter.path);
+        if let Some(p) = &mut config.signature.secret_file {
+            rebase(p);
+        }
+        for o in config.forward.values_mut().filter_map(|f| f.oauth.as_mut()) {
+            [&mut o.client_secret_file, &mut o.password_file]
+                .into_iter()
+                .flatten()
+                .for_each(rebase);
+        }
+        Ok(config)
+    }
+}
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone)]
+pub struct Secret(Arc<str>);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Secret {
+        Secret(Arc::from(secret.into()))
+    }
+
+    /// Reads a secret from a file, trimming surrounding whitespace.
+    pub fn from_file(path: &Path) -> anyhow::Result<Secret> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the secret file {}", path.display()))?;
+        Ok(Secret::new(text.trim()))
+    }
+
+    /// The secret: explicit, else from the environment variable `env`, else from `file`.
+    /// An empty secret is an error.
+    pub(crate) fn resolve(
+        explicit: Option<&Secret>,
+        env: &str,
+        file: Option<&Path>,
+    ) -> anyhow::Result<Option<Secret>> {
+        let secret = match (explicit, std::env::var(env).ok(), file) {
+            (Some(s), _, _) => Some(s.clone()),
+            (None, Some(v), _) => Some(Secret::new(v.trim())),
+            (None, None, Some(f)) => Some(Secret::from_file(f)?),
+            (None, None, None) => None,
+        };
+        if secret.as_ref().is_some_and(|s| s.0.is_empty()) {
+            bail!("the secret from {env} or its file is empty");
+        }
+        Ok(secret)
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Durations as humantime strings: `"250ms"`, `"10s"`, `"5m"`.
+mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, de};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map_err(|e| de::Error::custom(format!("`{text}` is not a duration: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_all_defaults_and_durations_are_read() {
+        let c: GatewayConfig = toml::from_str("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.signature.header, "x-cognigy-signature");
+        let c: GatewayConfig = toml::from_str(
+            "[forward.cxone-handoff]\nurl = \"http://x/\"\nbackoff_initial = \"25ms\"\n",
+        )
+        .unwrap();
+        let f = &c.forward["cxone-handoff"];
+        assert_eq!(f.backoff_initial, Duration::from_millis(25));
+        assert_eq!(f.max_attempts, 4);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_durations_are_errors() {
+        let e = toml::from_str::<GatewayConfig>("listne = \"x\"").unwrap_err();
+        assert!(e.to_string().contains("unknown field `listne`"), "{e}");
+        let e = toml::from_str::<GatewayConfig>("shutdown_timeout = \"soon\"").unwrap_err();
+        assert!(e.to_string().contains("`soon` is not a duration"), "{e}");
+    }
+
+    #[test]
+    fn the_example_file_parses_with_its_forward_block_commented_and_not() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../gateway.example.toml"
+        ));
+        let c = GatewayConfig::load(path).unwrap();
+        assert!(c.forward.is_empty());
+        assert_eq!(c.rules, [path.parent().unwrap().join("rules")]);
+        let text = std::fs::read_to_string(path).unwrap();
+        let (head, tail) = text.split_at(text.find("# [forward").unwrap());
+        let tail: String = tail
+            .lines()
+            .map(|l| {
+                format!(
+                    "{}\n",
+                    l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#'))
+                )
+            })
+            .collect();
+        let c: GatewayConfig = toml::from_str(&format!("{head}{tail}")).unwrap();
+        let oauth = c.forward["cxone-handoff"].oauth.as_ref().unwrap();
+        assert_eq!(oauth.grant_type, "password");
+    }
+
+    #[test]
+    fn secrets_do_not_show_and_an_explicit_one_wins() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        let r = Secret::resolve(Some(&s), "HANDOFF_TEST_UNSET_VARIABLE", None).unwrap();
+        assert_eq!(r.unwrap().expose(), "hunter2");
+        let r = Secret::resolve(None, "HANDOFF_TEST_UNSET_VARIABLE", None).unwrap();
+        assert!(r.is_none());
+    }
+}

@@ -1,0 +1,336 @@
+//! The [`Gateway`]: the runner, the signature check, the upstreams and the dead-letter file,
+//! served with graceful shutdown, hot reload and a background replay of dead letters.
+
+use std::collections::HashSet;
+use std::future::{Future, IntoFuture};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::body::Bytes;
+use handoff_runner::Runner;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+use crate::config::{GatewayConfig, Secret};
+use crate::deadletter::{DeadLetter, Entry};
+use crate::forward::Forwarder;
+use crate::metrics::Metrics;
+use crate::routes;
+use crate::signature::Verifier;
+
+/// An HTTP gateway around a [`Runner`]. Cheap to clone; every clone serves the same rules.
+///
+/// ```no_run
+/// # async fn run() -> anyhow::Result<()> {
+/// use handoff_gateway::{Gateway, GatewayConfig};
+///
+/// let config = GatewayConfig { rules: vec!["rules/".into()], ..GatewayConfig::default() };
+/// let gateway = Gateway::new(config)?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// gateway.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    state: Arc<State>,
+}
+
+/// What every request handler sees.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) runner: Arc<Runner>,
+    pub(crate) verifier: Option<Verifier>,
+    pub(crate) forwarder: Forwarder,
+    pub(crate) dead_letter: Option<Arc<DeadLetter>>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) started: Instant,
+    pub(crate) deliveries: InFlight,
+    shutdown_timeout: Duration,
+    allow_unsigned: bool,
+    replay_interval: Duration,
+    id_prefix: String,
+    next_id: AtomicU64,
+    /// Kept alive for hot reload; dropped with the gateway.
+    _watcher: Mutex<Option<notify::RecommendedWatcher>>,
+}
+
+impl Gateway {
+    /// Loads the rules, resolves the secrets (explicit, else environment, else file), checks
+    /// the upstreams, opens the dead-letter file when a rule forwards, and starts watching the
+    /// rules when `watch` is on.
+    pub fn new(config: GatewayConfig) -> anyhow::Result<Gateway> {
+        let runner = Runner::load(&config.rules)
+            .map_err(|d| anyhow::anyhow!("the rules do not compile:\n{d}"))?;
+        let runner = Arc::new(runner);
+        let metrics = Arc::new(Metrics::new());
+        let sig = &config.signature;
+        let secret = Secret::resolve(
+            sig.secret.as_ref(),
+            &sig.secret_env,
+            sig.secret_file.as_deref(),
+        )?;
+        let verifier = secret.map(|s| Verifier::new(&s, sig)).transpose()?;
+        let forwarder = Forwarder::new(&config.forward)?;
+        let plan = runner.plan();
+        for up in forwarder.upstreams() {
+            if !plan.has_rule(&up.rule) {
+                tracing::warn!(rule = %up.rule, "[forward] names a rule that is not loaded");
+            }
+        }
+        let dead_letter = if forwarder.is_empty() {
+            None
+        } else {
+            let dl = DeadLetter::open(&config.dead_letter.path).with_context(|| {
+                format!(
+                    "cannot open the dead-letter file {}",
+                    config.dead_letter.path.display()
+                )
+            })?;
+            if dl.len() > 0 {
+                tracing::warn!(entries = dl.len(), path = %dl.path().display(), "undelivered dead letters");
+            }
+            Some(Arc::new(dl))
+        };
+        let watcher = if config.watch {
+            let (m, r) = (metrics.clone(), Arc::downgrade(&runner));
+            let w = runner
+                .watch(move |result| {
+                    m.reload(result.is_ok());
+                    match result {
+                        Ok(()) => {
+                            let hash = r.upgrade().map(|r| r.plan().hash().to_owned());
+                            tracing::info!(rule_set_hash = ?hash, "rules reloaded");
+                        }
+                        Err(d) => tracing::error!(
+                            "a rule edit does not compile; the previous rules keep serving:\n{d}"
+                        ),
+                    }
+                })
+                .context("cannot watch the rules")?;
+            Some(w)
+        } else {
+            None
+        };
+        let started = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Ok(Gateway {
+            state: Arc::new(State {
+                runner,
+                verifier,
+                forwarder,
+                dead_letter,
+                metrics,
+                max_body_bytes: config.max_body_bytes,
+                started: Instant::now(),
+                deliveries: InFlight::default(),
+                shutdown_timeout: config.shutdown_timeout,
+                allow_unsigned: config.allow_unsigned,
+                replay_interval: config.dead_letter.replay_interval,
+                id_prefix: format!("{:x}", started.as_secs()),
+                next_id: AtomicU64::new(0),
+                _watcher: Mutex::new(watcher),
+            }),
+        })
+    }
+
+    /// The runner serving the rules.
+    pub fn runner(&self) -> &Arc<Runner> {
+        &self.state.runner
+    }
+
+    /// The routes: `POST /v1/transform/{rule}`, `POST /v1/webhooks/cognigy`, `GET /health`,
+    /// `GET /metrics`, `GET /rules`. Nest or merge it into a larger application as needed.
+    pub fn router(&self) -> Router {
+        routes::router(self.state.clone())
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests and deliveries finish
+    /// (for at most `shutdown_timeout`). Replays the dead-letter file in the background.
+    /// Refuses to serve without a webhook secret on a non-loopback address unless
+    /// `allow_unsigned` is set.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state;
+        let addr = listener.local_addr()?;
+        if state.verifier.is_none() {
+            if !addr.ip().is_loopback() && !state.allow_unsigned {
+                bail!(
+                    "refusing to serve unsigned webhooks on {addr}: set HANDOFF_WEBHOOK_SECRET \
+                     (or signature.secret_file), or allow_unsigned = true"
+                );
+            }
+            tracing::warn!(
+                "webhook signatures are OFF: anyone who can reach {addr} can post payloads; \
+                 set HANDOFF_WEBHOOK_SECRET to turn them on"
+            );
+        }
+        let plan = state.runner.plan();
+        tracing::info!(%addr, rules = plan.rule_names().count(), rule_set_hash = plan.hash(), "handoff gateway listening");
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let replay = tokio::spawn(replay_loop(state.clone(), stop_rx.clone()));
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests and deliveries");
+            let _ = stop_tx.send(true);
+        };
+        let server = axum::serve(listener, routes::router(state.clone()))
+            .with_graceful_shutdown(signal)
+            .into_future();
+        let timeout = state.shutdown_timeout;
+        let mut stopped = stop_rx.clone();
+        let deadline = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(timeout).await;
+        };
+        tokio::select! {
+            r = server => r.context("the server failed")?,
+            () = deadline => tracing::warn!("shutdown timeout: in-flight requests were abandoned"),
+        }
+        let finish = async {
+            state.deliveries.wait_idle().await;
+            let _ = replay.await;
+        };
+        if tokio::time::timeout(timeout, finish).await.is_err() {
+            tracing::warn!("shutdown timeout: deliveries still running were abandoned");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+impl State {
+    /// The caller's `x-request-id` if usable, else a new one.
+    pub(crate) fn request_id(&self, given: Option<&str>) -> String {
+        match given {
+            Some(id)
+                if !id.is_empty()
+                    && id.len() <= 128
+                    && id.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                id.to_owned()
+            }
+            _ => format!(
+                "{}-{}",
+                self.id_prefix,
+                self.next_id.fetch_add(1, Ordering::Relaxed)
+            ),
+        }
+    }
+}
+
+/// Counts the deliveries running, so that a shutdown can wait for them.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    running: AtomicUsize,
+    idle: Notify,
+}
+
+/// Held while a delivery runs.
+#[derive(Debug)]
+pub(crate) struct InFlightGuard<'a>(&'a InFlight);
+
+impl InFlight {
+    pub(crate) fn start(&self) -> InFlightGuard<'_> {
+        self.running.fetch_add(1, Ordering::SeqCst);
+        InFlightGuard(self)
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.running.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        if self.0.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Replays the dead-letter file at start and then every `replay_interval`, until stopped.
+async fn replay_loop(state: Arc<State>, mut stop: watch::Receiver<bool>) {
+    let Some(dl) = state.dead_letter.clone() else {
+        return;
+    };
+    if state.replay_interval.is_zero() {
+        return;
+    }
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if dl.len() > 0 {
+            match replay_once(&state, &dl, &stop).await {
+                Ok((0, 0)) => {}
+                Ok((delivered, kept)) => {
+                    tracing::info!(delivered, kept, "dead-letter replay")
+                }
+                Err(e) => tracing::error!("dead-letter replay failed: {e:#}"),
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(state.replay_interval) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// One replay round: one attempt per entry; an upstream that fails is not tried again in this
+/// round. Returns (delivered, kept).
+async fn replay_once(
+    state: &State,
+    dl: &Arc<DeadLetter>,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<(usize, usize)> {
+    let taker = dl.clone();
+    let lines = tokio::task::spawn_blocking(move || taker.take()).await??;
+    let mut keep = Vec::new();
+    let mut down = HashSet::new();
+    let mut delivered = 0;
+    for line in lines {
+        let entry = serde_json::from_str::<Entry>(&line).ok();
+        let up = entry
+            .as_ref()
+            .and_then(|e| state.forwarder.upstream(&e.rule))
+            .filter(|up| !down.contains(&up.rule) && !*stop.borrow());
+        let (Some(mut entry), Some(up)) = (entry, up) else {
+            // Unreadable, no upstream for its rule (now), or not this round: kept as it is.
+            keep.push(line);
+            continue;
+        };
+        let body = Bytes::from(entry.body.clone());
+        let d = state
+            .forwarder
+            .deliver_with(up, &body, &entry.request_id, &state.metrics, 1)
+            .await;
+        if d.delivered {
+            delivered += 1;
+            tracing::info!(rule = %entry.rule, id = %entry.id, "dead letter delivered");
+        } else {
+            down.insert(up.rule.clone());
+            entry.replays += 1;
+            entry.status = d.status;
+            entry.error = d.error.unwrap_or_default();
+            keep.push(serde_json::to_string(&entry).unwrap_or(line));
+        }
+    }
+    let kept = keep.len();
+    let putter = dl.clone();
+    tokio::task::spawn_blocking(move || putter.put_back(&keep)).await??;
+    Ok((delivered, kept))
+}

@@ -1,0 +1,389 @@
+//! The HTTP endpoints: transform and webhook (read, verify, transform, answer or forward), and
+//! health, metrics and rules.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::deadletter::Entry;
+use crate::gateway::State;
+use crate::metrics;
+use crate::reply::{ApiError, GatewayCode, not_found};
+
+pub(crate) fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/v1/transform/{rule}", post(transform))
+        .route("/v1/webhooks/cognigy", post(webhook))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/rules", get(rules))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn transform(
+    AxState(state): AxState<Arc<State>>,
+    Path(rule): Path<String>,
+    request: Request,
+) -> Response {
+    handle(state, "transform", Some(rule), request).await
+}
+
+async fn webhook(AxState(state): AxState<Arc<State>>, request: Request) -> Response {
+    handle(state, "webhook", None, request).await
+}
+
+/// A successful answer.
+enum Reply {
+    /// The transformed JSON itself.
+    Output {
+        rule: String,
+        hash: String,
+        body: Bytes,
+    },
+    Ignored {
+        reason: String,
+        hash: String,
+    },
+    Delivered {
+        rule: String,
+        status: Option<u16>,
+        attempts: u32,
+    },
+    DeadLettered(Entry),
+}
+
+async fn handle(
+    state: Arc<State>,
+    endpoint: &'static str,
+    rule: Option<String>,
+    request: Request,
+) -> Response {
+    let given = request.headers().get("x-request-id");
+    let request_id = state.request_id(given.and_then(|v| v.to_str().ok()));
+    // A rule label only for rules that exist, so that request paths cannot grow the metrics.
+    let mut label = rule
+        .as_deref()
+        .filter(|r| state.runner.plan().has_rule(r))
+        .unwrap_or("")
+        .to_owned();
+    let result = process(&state, rule.as_deref(), request, &request_id, &mut label).await;
+    let mut response = match result {
+        Ok(reply) => {
+            let outcome = match &reply {
+                Reply::Output { .. } => "transformed",
+                Reply::Ignored { .. } => "ignored",
+                Reply::Delivered { .. } => "delivered",
+                Reply::DeadLettered(_) => "dead_lettered",
+            };
+            state.metrics.request(endpoint, &label, outcome, "");
+            reply.into_response()
+        }
+        Err(e) => {
+            state.metrics.request(endpoint, &label, "error", &e.code);
+            tracing::debug!(%request_id, code = %e.code, rule = ?e.rule, target = ?e.target, path = ?e.path, status = e.status.as_u16(), "request refused");
+            e.into_response()
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+async fn process(
+    state: &Arc<State>,
+    rule: Option<&str>,
+    request: Request,
+    request_id: &str,
+    label: &mut String,
+) -> Result<Reply, ApiError> {
+    let (parts, body) = request.into_parts();
+    let bytes = read_body(&parts.headers, body, state.max_body_bytes).await?;
+    if let Some(v) = &state.verifier {
+        v.verify(&parts.headers, &bytes, SystemTime::now())?;
+    }
+    check_content_type(&parts.headers)?;
+    let started = Instant::now();
+    let result = state.runner.transform(rule, &bytes, None);
+    let took = started.elapsed();
+    match &result {
+        Ok(t) => *label = t.rule.clone().unwrap_or_default(),
+        Err(e) => {
+            if let Some(r) = e.rule() {
+                *label = r.to_owned();
+            }
+        }
+    }
+    state.metrics.transform(label, took);
+    let t = result?;
+    let (Some(output), Some(rule)) = (t.output, t.rule) else {
+        return Ok(Reply::Ignored {
+            reason: t.no_rule_reason.unwrap_or_default(),
+            hash: t.rule_set_hash,
+        });
+    };
+    let body = Bytes::from(output);
+    if state.forwarder.upstream(&rule).is_none() {
+        return Ok(Reply::Output {
+            rule,
+            hash: t.rule_set_hash,
+            body,
+        });
+    }
+    // The delivery runs in its own task, so that it finishes (or reaches the dead-letter file)
+    // even when the caller hangs up; a shutdown waits for it.
+    let task_state = state.clone();
+    let request_id = request_id.to_owned();
+    let hash = t.rule_set_hash;
+    tokio::spawn(async move { deliver(&task_state, rule, body, request_id, hash).await })
+        .await
+        .unwrap_or_else(|e| {
+            Err(ApiError::gateway(
+                GatewayCode::DeadLetterFailed,
+                format!("the delivery task failed: {e}"),
+            ))
+        })
+}
+
+async fn deliver(
+    state: &State,
+    rule: String,
+    body: Bytes,
+    request_id: String,
+    rule_set_hash: String,
+) -> Result<Reply, ApiError> {
+    let _running = state.deliveries.start();
+    let Some(up) = state.forwarder.upstream(&rule) else {
+        return Err(ApiError::gateway(
+            GatewayCode::DeadLetterFailed,
+            "no upstream",
+        ));
+    };
+    let d = state
+        .forwarder
+        .deliver(up, &body, &request_id, &state.metrics)
+        .await;
+    if d.delivered {
+        tracing::debug!(%request_id, %rule, attempts = d.attempts, "delivered");
+        return Ok(Reply::Delivered {
+            rule,
+            status: d.status,
+            attempts: d.attempts,
+        });
+    }
+    let entry = Entry {
+        id: state.request_id(None),
+        rule,
+        request_id,
+        rule_set_hash,
+        failed_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        attempts: d.attempts,
+        replays: 0,
+        status: d.status,
+        error: d.error.unwrap_or_default(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    let Some(dl) = state.dead_letter.clone() else {
+        return Err(ApiError::gateway(
+            GatewayCode::DeadLetterFailed,
+            "no dead-letter file is open",
+        ));
+    };
+    let written = entry.clone();
+    let saved = tokio::task::spawn_blocking(move || dl.append(&written)).await;
+    match saved {
+        Ok(Ok(())) => {
+            tracing::warn!(request_id = %entry.request_id, rule = %entry.rule, attempts = entry.attempts, error = %entry.error, "delivery failed; kept in the dead-letter file");
+            Ok(Reply::DeadLettered(entry))
+        }
+        Ok(Err(e)) => {
+            tracing::error!(request_id = %entry.request_id, "delivery failed and the dead-letter file cannot be written: {e}");
+            Err(ApiError::gateway(
+                GatewayCode::DeadLetterFailed,
+                "the delivery failed and could not be kept; send it again",
+            ))
+        }
+        Err(e) => Err(ApiError::gateway(
+            GatewayCode::DeadLetterFailed,
+            format!("the dead-letter write failed: {e}"),
+        )),
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        match self {
+            Reply::Output { rule, hash, body } => {
+                let mut r = Response::new(Body::from(body));
+                let h = r.headers_mut();
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                if let Ok(v) = HeaderValue::from_str(&rule) {
+                    h.insert("x-handoff-rule", v);
+                }
+                if let Ok(v) = HeaderValue::from_str(&hash) {
+                    h.insert("x-handoff-rule-set", v);
+                }
+                r
+            }
+            Reply::Ignored { reason, hash } => axum::Json(json!({
+                "outcome": "ignored", "reason": reason, "rule_set_hash": hash,
+            }))
+            .into_response(),
+            Reply::Delivered {
+                rule,
+                status,
+                attempts,
+            } => axum::Json(json!({
+                "outcome": "delivered", "rule": rule, "status": status, "attempts": attempts,
+            }))
+            .into_response(),
+            Reply::DeadLettered(e) => (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({
+                    "outcome": "dead_lettered", "rule": e.rule, "status": e.status,
+                    "attempts": e.attempts, "error": e.error, "dead_letter_id": e.id,
+                })),
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// The body, refused with 413 before it is read when it declares a length over the limit, and
+/// while it is read otherwise.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = declared.filter(|n| *n > limit as u64) {
+        return Err(ApiError::too_large(Some(n), limit));
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ApiError::too_large(None, limit))
+        }
+        Err(e) => Err(ApiError::gateway(
+            GatewayCode::BodyUnreadable,
+            format!("the body could not be read: {e}"),
+        )),
+    }
+}
+
+/// `application/json` or `application/<anything>+json`, parameters allowed.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = given.split(';').next().unwrap_or("").trim();
+    let json = essence.eq_ignore_ascii_case("application/json")
+        || essence
+            .get(..12)
+            .is_some_and(|p| p.eq_ignore_ascii_case("application/"))
+            && essence.to_ascii_lowercase().ends_with("+json");
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::gateway(
+            GatewayCode::UnsupportedMediaType,
+            format!("the content type must be application/json, not `{given}`"),
+        ))
+    }
+}
+
+async fn health(AxState(state): AxState<Arc<State>>) -> Response {
+    let plan = state.runner.plan();
+    let reload_error = state.runner.last_reload_error().map(|d| d.to_string());
+    let dead_letter = state.dead_letter.as_ref().map(|dl| {
+        json!({
+            "path": dl.path().display().to_string(),
+            "entries": dl.len(),
+            "bytes": dl.bytes(),
+        })
+    });
+    axum::Json(json!({
+        "status": if reload_error.is_some() { "degraded" } else { "ok" },
+        "rules_loaded": plan.rule_names().count(),
+        "rule_set_hash": plan.hash(),
+        "last_reload_error": reload_error,
+        "signatures": if state.verifier.is_some() { "on" } else { "off" },
+        "dead_letter": dead_letter,
+        "uptime_seconds": state.started.elapsed().as_secs(),
+    }))
+    .into_response()
+}
+
+async fn metrics(AxState(state): AxState<Arc<State>>) -> Response {
+    let rules = state.runner.plan().rule_names().count();
+    let backlog = state.dead_letter.as_ref().map_or(0, |dl| dl.len());
+    let text = state.metrics.encode(rules, backlog);
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
+}
+
+async fn rules(AxState(state): AxState<Arc<State>>) -> Response {
+    let plan = state.runner.plan();
+    let file_hash = |name: &str| {
+        plan.files()
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| hex::encode(Sha256::digest(f.text.as_bytes())))
+    };
+    let rules: Vec<_> = plan
+        .info()
+        .rules
+        .into_iter()
+        .map(|r| {
+            json!({
+                "name": r.name,
+                "description": r.description,
+                "file": r.file,
+                "file_sha256": file_hash(&r.file),
+                "condition": r.condition,
+                "forward": state.forwarder.upstream(&r.name).map(|u| u.url.as_str()),
+            })
+        })
+        .collect();
+    axum::Json(json!({ "rule_set_hash": plan.hash(), "rules": rules })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content_type(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn json_content_types_are_accepted_and_others_refused() {
+        for ok in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/vnd.cognigy+json",
+        ] {
+            assert!(check_content_type(&content_type(ok)).is_ok(), "{ok}");
+        }
+        for bad in ["text/plain", "application/jsonx", "json", "text/x+json"] {
+            let e = check_content_type(&content_type(bad)).unwrap_err();
+            assert_eq!(e.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{bad}");
+        }
+        assert!(check_content_type(&HeaderMap::new()).is_err());
+    }
+}

@@ -1,0 +1,161 @@
+//! `handoff serve`: the command-line flags, and a blocking entry point with its own runtime,
+//! logging and SIGINT/SIGTERM handling.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::config::{GatewayConfig, Secret};
+use crate::gateway::Gateway;
+
+/// The flags of `handoff serve`. Each overrides the config file; without a config file every
+/// setting has its default (docs/gateway.md).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// The gateway config file (TOML); relative paths in it are relative to its folder.
+    #[arg(long, value_name = "FILE", env = "HANDOFF_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR", env = "HANDOFF_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// A rule file or folder to serve; repeat for several [default: rules/].
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// A file holding the webhook secret; takes precedence over HANDOFF_WEBHOOK_SECRET.
+    /// Without either, signatures are off (loopback only).
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// The dead-letter file of failed deliveries [default: handoff-dead-letter.jsonl].
+    #[arg(long, value_name = "FILE", env = "HANDOFF_DEAD_LETTER")]
+    pub dead_letter: Option<PathBuf>,
+    /// Do not reload the rules when their files change.
+    #[arg(long)]
+    pub no_watch: bool,
+    /// Serve unsigned webhooks even on a non-loopback address (tests and demos only).
+    #[arg(long)]
+    pub allow_unsigned: bool,
+}
+
+impl ServeArgs {
+    /// The configuration these flags describe: the config file (or the defaults) with the
+    /// flags applied on top.
+    pub fn to_config(&self) -> anyhow::Result<GatewayConfig> {
+        let mut config = match &self.config {
+            Some(path) => GatewayConfig::load(path)?,
+            None => GatewayConfig::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if !self.rules.is_empty() {
+            config.rules.clone_from(&self.rules);
+        }
+        if let Some(file) = &self.webhook_secret_file {
+            config.signature.secret = Some(Secret::from_file(file)?);
+        }
+        if let Some(dl) = &self.dead_letter {
+            config.dead_letter.path.clone_from(dl);
+        }
+        config.watch &= !self.no_watch;
+        config.allow_unsigned |= self.allow_unsigned;
+        Ok(config)
+    }
+}
+
+/// Runs the gateway until SIGINT or SIGTERM, on a runtime of its own; logs to stderr
+/// (`RUST_LOG` filters, default `info`).
+pub fn serve_blocking(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
+    let config = args.to_config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listen = config.listen;
+        let gateway = Gateway::new(config)?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        gateway.serve(listener, shutdown_signal()).await
+    })
+}
+
+/// A stderr logger, unless the embedding program installed one already.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Completes on the first SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn flags_override_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gateway.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nrules = [\"r\"]\nwatch = true\n",
+        )
+        .unwrap();
+        let args = Cli::parse_from([
+            "serve",
+            "--config",
+            file.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:9100",
+            "--no-watch",
+        ])
+        .serve;
+        let c = args.to_config().unwrap();
+        assert_eq!(c.listen.port(), 9100);
+        assert!(!c.watch);
+        assert_eq!(
+            c.rules,
+            [dir.path().join("r")],
+            "relative to the config file"
+        );
+        let c = Cli::parse_from(["serve"]).serve.to_config().unwrap();
+        assert_eq!(c.rules, [PathBuf::from("rules")]);
+    }
+}
