@@ -311,3 +311,68 @@ fn schema_prints_the_shipped_schema() {
     assert_eq!(printed, shipped);
     assert_eq!(printed["title"], "handoff rule file");
 }
+
+/// `handoff serve` starts on loopback with the shipped rule and no secret (warning that
+/// signatures are off), answers /health and a webhook, and stops cleanly on SIGTERM.
+#[test]
+fn serve_starts_answers_and_stops_on_sigterm() {
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--rules", "rules/cxone_handoff.toml", "--no-watch"])
+        .arg("--dead-letter")
+        .arg(dir.path().join("dead.jsonl"))
+        .current_dir(root())
+        .env_remove("HANDOFF_WEBHOOK_SECRET")
+        .env_remove("HANDOFF_CONFIG")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("handoff starts");
+    let request = |req: &str| -> Option<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.write_all(req.as_bytes()).ok()?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).ok()?;
+        Some(answer)
+    };
+    let mut health = None;
+    for _ in 0..100 {
+        health = request("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        if health.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let health = health.expect("the gateway answers /health");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let body = r#"{"sessionId": "s1", "channel": "voice"}"#;
+    let answer = request(&format!(
+        "POST /v1/transform/cxone-handoff HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ))
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"interactionId\":\"s1\""), "{answer}");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.to_lowercase().contains("signatures are off"),
+        "{stderr}"
+    );
+}

@@ -50,6 +50,8 @@ enum Command {
     Test(ExplainArgs),
     /// Print the JSON Schema of the rule-file format (for editors: see docs/cli.md).
     Schema,
+    /// Serve the rules over HTTP: the webhook gateway (see docs/gateway.md).
+    Serve(handoff_gateway::ServeArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -121,6 +123,10 @@ pub(crate) fn main() -> Result<ExitCode> {
                 &handoff_core::rules::schema::rule_file_schema(),
             )?;
             writeln!(stdout)?;
+            Ok(ExitCode::from(EXIT_OK))
+        }
+        Command::Serve(args) => {
+            handoff_gateway::serve_blocking(args)?;
             Ok(ExitCode::from(EXIT_OK))
         }
     }

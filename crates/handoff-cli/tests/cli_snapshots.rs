@@ -107,6 +107,8 @@ fn help_of_every_command() {
         Some("check"),
         Some("explain"),
         Some("test"),
+        Some("schema"),
+        Some("serve"),
     ] {
         let mut cmd = handoff();
         cmd.args(command).arg("--help");

@@ -1,4 +1,4 @@
-//! The `handoff` command: run, check and explain rule files.
+//! The `handoff` command: run, check, test and explain rule files, print their schema, serve them.
 
 mod cli;
 
