@@ -170,7 +170,11 @@ impl<'de> Visitor<'de> for Seed<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let depth = self.depth + 1;
         self.state.enter(depth)?;
-        let mut out = Map::new();
+        // A projected object gets at most the members the projection names: no regrowth.
+        let mut out = match (self.proj.whole, &self.proj.any) {
+            (false, None) => Map::with_capacity(self.proj.fields.len()),
+            _ => Map::new(),
+        };
         while let Some(key) = map.next_key_seed(Key(self.proj))? {
             match key {
                 Some((name, proj)) => {
