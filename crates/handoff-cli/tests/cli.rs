@@ -324,7 +324,7 @@ fn serve_starts_answers_and_stops_on_sigterm() {
         .unwrap()
         .port();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_handoff"))
+    let child = Command::new(env!("CARGO_BIN_EXE_handoff"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--rules", "rules/cxone_handoff.toml", "--no-watch"])
         .arg("--dead-letter")

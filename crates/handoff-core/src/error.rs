@@ -1,4 +1,4 @@
-//! Run-time errors: a stable code, a message, and the rule, target and path that failed.
+//! Run-time errors: a stable code, a message, and the rule, target, path and node that failed.
 
 use std::fmt;
 
@@ -15,6 +15,7 @@ struct Repr {
     rule: Option<String>,
     target: Option<String>,
     path: Option<String>,
+    node: Option<String>,
 }
 
 impl Error {
@@ -26,6 +27,7 @@ impl Error {
             rule: None,
             target: None,
             path: None,
+            node: None,
         }))
     }
 
@@ -41,6 +43,11 @@ impl Error {
 
     pub(crate) fn with_path(mut self, path: &str) -> Self {
         self.0.path.get_or_insert_with(|| path.to_owned());
+        self
+    }
+
+    pub(crate) fn with_node(mut self, node: String) -> Self {
+        self.0.node.get_or_insert(node);
         self
     }
 
@@ -68,6 +75,14 @@ impl Error {
     pub fn path(&self) -> Option<&str> {
         self.0.path.as_deref()
     }
+
+    /// The node the path selected whose value failed, as an RFC 9535 normalized path relative
+    /// to what the path reads (the input, the context or a binding), e.g.
+    /// `$['cognigy']['intents'][1]['confidence']`. Set when a selected value is null or fails
+    /// its cast.
+    pub fn node(&self) -> Option<&str> {
+        self.0.node.as_deref()
+    }
 }
 
 impl fmt::Display for Error {
@@ -78,6 +93,7 @@ impl fmt::Display for Error {
             ("rule", &self.0.rule),
             ("target", &self.0.target),
             ("path", &self.0.path),
+            ("node", &self.0.node),
         ] {
             if let Some(v) = v {
                 write!(f, "{sep}{what} `{v}`")?;
@@ -116,5 +132,14 @@ mod tests {
             e.to_string(),
             "E502 cast_failed (rule `r`, target `x.y`, path `$.a`): cannot cast \"abc\" to number"
         );
+        assert_eq!(e.node(), None);
+        let e = e.with_node("$['a'][1]".into());
+        assert_eq!(e.node(), Some("$['a'][1]"));
+        assert_eq!(
+            e.to_string(),
+            "E502 cast_failed (rule `r`, target `x.y`, path `$.a`, node `$['a'][1]`): cannot cast \"abc\" to number"
+        );
+        let e = Error::new(Code::Null, "the value is null").with_node("$".into());
+        assert_eq!(e.to_string(), "E501 null (node `$`): the value is null");
     }
 }

@@ -1,4 +1,4 @@
-//! Error replies: a status and the JSON body `{"error": {code, kind, message, rule, target, path}}`.
+//! Error replies: a status and the JSON body `{"error": {code, kind, message, rule, target, path, node}}`.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -22,6 +22,9 @@ pub(crate) struct Repr {
     pub(crate) rule: Option<String>,
     pub(crate) target: Option<String>,
     pub(crate) path: Option<String>,
+    /// The normalized path of the node that failed (a cast or a null), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) node: Option<String>,
 }
 
 /// The gateway's own error codes.
@@ -75,6 +78,7 @@ impl ApiError {
             rule: None,
             target: None,
             path: None,
+            node: None,
         }))
     }
 
@@ -109,6 +113,7 @@ impl From<handoff_core::Error> for ApiError {
             rule: e.rule().map(str::to_owned),
             target: e.target().map(str::to_owned),
             path: e.path().map(str::to_owned),
+            node: e.node().map(str::to_owned),
         }))
     }
 }

@@ -574,6 +574,7 @@ pub fn dead_record(file: &str, line: Option<u64>, e: &Error, raw: &[u8]) -> Valu
         "rule": e.rule(),
         "target": e.target(),
         "path": e.path(),
+        "node": e.node(),
     });
     match std::str::from_utf8(raw) {
         Ok(s) => record["raw"] = Value::String(s.to_owned()),

@@ -265,7 +265,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// Compiles a JSONPath, checks its depth, and adds what it reads to the projection.
+    /// Compiles a JSONPath, checks its depth and evaluation cost, and adds what it reads to the
+    /// projection.
     pub(crate) fn path(&mut self, raw: &SStr, base: Base) -> Option<Path> {
         let text = raw.get_ref();
         let at = span(raw);
@@ -275,18 +276,21 @@ impl Ctx<'_> {
             let start = (at.start + 1 + offset).min(at.end.saturating_sub(1).max(at.start));
             start..(start + 1).min(at.end).max(start)
         };
-        match Path::compile(text) {
+        match Path::compile(text).and_then(|p| p.check_cost().map(|()| p)) {
             Err(PathError {
                 offset,
                 message,
                 too_complex,
+                hint,
             }) => {
                 let code = if too_complex {
                     Code::PathTooComplex
                 } else {
                     Code::PathSyntax
                 };
-                let hint = if too_complex {
+                let hint = if let Some(hint) = hint {
+                    hint
+                } else if too_complex {
                     "split the path, or bind an intermediate value with `[rule.let]`"
                 } else {
                     "JSONPath (RFC 9535) looks like `$.user.profile.tier`, `$.items[0]` or `$.items[?@.score > 0.5]`"
@@ -359,6 +363,8 @@ impl Ctx<'_> {
             (None, None) => None,
         };
         match (singular, explicit) {
+            // A path that did not compile has its own diagnostic.
+            (None, Some(_)) if raw.path.is_some() => None,
             (None, Some(_)) => {
                 let s = raw
                     .select

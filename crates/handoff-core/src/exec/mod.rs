@@ -171,28 +171,9 @@ impl Val<'_> {
 /// problem that a fallback handles allocates nothing.
 enum Problem<'a> {
     Missing,
-    Null,
+    Null(Cow<'a, Value>),
     Cast(&'static str, Cow<'a, Value>),
     Other(Error),
-}
-
-/// The error of a mapping whose policy is to fail, naming the path or template it read.
-fn failure(m: &Mapping, problem: Problem<'_>) -> Error {
-    let qualifier = if m.required { "a required" } else { "the" };
-    let e = match problem {
-        Problem::Missing => Error::new(Code::Missing, format!("{qualifier} value is missing")),
-        Problem::Null => Error::new(Code::Null, format!("{qualifier} value is null")),
-        Problem::Cast(reason, v) => Error::new(
-            Code::CastFailed,
-            format!("cannot cast {} to {}: {reason}", preview(&v), m.cast.name()),
-        ),
-        Problem::Other(e) => e,
-    };
-    match &m.source {
-        Source::Path(_, p) => e.with_path(&p.text),
-        Source::Expr(j) | Source::Template(j) => e.with_path(&j.name),
-        _ => e,
-    }
 }
 
 /// A binding's or the input's value: borrowed for the whole call, or only from the frame.
@@ -300,7 +281,7 @@ impl<'a> Frame<'a> {
         }
         let problem = match self.value(m) {
             Ok(Val::Missing) => Problem::Missing,
-            Ok(Val::One(v)) if v.is_null() => Problem::Null,
+            Ok(Val::One(v)) if v.is_null() => Problem::Null(v),
             Ok(Val::One(v)) => match cast::cast(v, m.cast, m.strict, &m.vocab) {
                 Ok(v) => return Ok(Some(Some(v))),
                 Err((reason, v)) => Problem::Cast(reason, v),
@@ -309,17 +290,75 @@ impl<'a> Frame<'a> {
             Err(e) => Problem::Other(e),
         };
         let policy = match problem {
-            Problem::Missing | Problem::Null if m.required => Policy::Fail,
+            Problem::Missing | Problem::Null(_) if m.required => Policy::Fail,
             Problem::Missing => m.on_missing,
-            Problem::Null => m.on_null,
+            Problem::Null(_) => m.on_null,
             Problem::Cast(..) | Problem::Other(_) => m.on_error,
         };
         Ok(Some(match policy {
             Policy::Fallback => m.fallback.as_ref().map(Cow::Borrowed),
             Policy::Skip => None,
             Policy::Null => Some(Cow::Owned(Value::Null)),
-            Policy::Fail => return Err(failure(m, problem)),
+            Policy::Fail => return Err(self.failure(m, problem)),
         }))
+    }
+
+    /// The error of a mapping whose policy is to fail, naming the path or template it read
+    /// and, when the value is a node the path selected, that node. Built only on failure.
+    fn failure(&self, m: &'a Mapping, problem: Problem<'_>) -> Error {
+        let qualifier = if m.required { "a required" } else { "the" };
+        let (e, value) = match problem {
+            Problem::Missing => (
+                Error::new(Code::Missing, format!("{qualifier} value is missing")),
+                None,
+            ),
+            Problem::Null(v) => (
+                Error::new(Code::Null, format!("{qualifier} value is null")),
+                Some(v),
+            ),
+            Problem::Cast(reason, v) => (
+                Error::new(
+                    Code::CastFailed,
+                    format!("cannot cast {} to {}: {reason}", preview(&v), m.cast.name()),
+                ),
+                Some(v),
+            ),
+            Problem::Other(e) => (e, None),
+        };
+        match &m.source {
+            Source::Path(base, p) => {
+                let e = e.with_path(&p.text);
+                match value.and_then(|v| self.node(m, *base, p, v)) {
+                    Some(node) => e.with_node(node),
+                    None => e,
+                }
+            }
+            Source::Expr(j) | Source::Template(j) => e.with_path(&j.name),
+            _ => e,
+        }
+    }
+
+    /// The normalized path of the node whose value `failed`, among the nodes `path` selects,
+    /// found by pointer. A value that is not one node (a `to_object`, `lookup` or
+    /// `select = "all"` result) has none.
+    fn node(&self, m: &Mapping, base: Base, path: &Path, failed: Cow<'_, Value>) -> Option<String> {
+        if m.to_object.is_some() || m.lookup.is_some() {
+            return None;
+        }
+        let root = self.base(base)?;
+        let root = root.get();
+        let node: &Value = match failed {
+            Cow::Borrowed(v) => v,
+            // Cloned out of a binding the frame owns (see `value`): select the node again.
+            Cow::Owned(_) => match select(path.query(root), &m.select).ok()? {
+                Val::One(Cow::Borrowed(v)) => v,
+                _ => return None,
+            },
+        };
+        path.query_located(root)
+            .into_iter()
+            .find(|n| std::ptr::eq(n.value, node))
+            .map(|n| n.location.to_string())
     }
 
     /// The source of a mapping, selected and run through its steps, before policy and cast.

@@ -15,6 +15,7 @@ use serde_json_path::JsonPath;
 use super::location::{Element, Located, Location};
 
 mod precheck;
+mod regex;
 use precheck::precheck;
 
 /// A compiled JSONPath.
@@ -85,6 +86,8 @@ pub(crate) struct PathError {
     pub(crate) offset: usize,
     pub(crate) message: String,
     pub(crate) too_complex: bool,
+    /// A hint of its own, instead of the one for its kind.
+    pub(crate) hint: Option<&'static str>,
 }
 
 /// The nodes a path selected.
@@ -112,11 +115,13 @@ impl Path {
             offset: e.position(),
             message: e.message().to_owned(),
             too_complex: false,
+            hint: None,
         })?;
         let segments = scan(text).map_err(|offset| PathError {
             offset,
             message: "cannot analyse this path".into(),
             too_complex: false,
+            hint: None,
         })?;
         let simple: Option<Vec<Step>> = segments
             .iter()
@@ -135,6 +140,16 @@ impl Path {
             segments,
             kind,
         })
+    }
+
+    /// Checks the ceilings on the cost of evaluating the path (E203): descendant segments,
+    /// absolute queries inside filters, and regular expressions read from the node tested. The compiler checks them after [`Path::compile`], as it
+    /// checks `path_depth`.
+    pub(crate) fn check_cost(&self) -> Result<(), PathError> {
+        match self.kind {
+            Kind::Simple(_) => Ok(()),
+            Kind::General(_) => precheck::cost(&self.text),
+        }
     }
 
     /// Whether the path selects at most one node (RFC 9535 "singular query").
@@ -219,8 +234,9 @@ pub struct ConformanceRun<'a> {
     pub located: Vec<(&'a Value, String)>,
 }
 
-/// Compiles `text` as a rule's `path` is compiled (without the rule's `path_depth` limit, which
-/// the compiler checks afterwards) and evaluates it on `root` with both evaluators. `Err` holds
+/// Compiles `text` as a rule's `path` is compiled (without the rule's `path_depth` limit and the
+/// evaluation-cost ceilings of [`Path::check_cost`], which the compiler checks afterwards) and
+/// evaluates it on `root` with both evaluators. `Err` holds
 /// the diagnostic: `E200` (syntax) or `E203` (too complex), the byte offset and the message.
 #[doc(hidden)]
 pub fn conformance_run<'a>(text: &str, root: &'a Value) -> Result<ConformanceRun<'a>, String> {
