@@ -28,6 +28,9 @@ pub(crate) struct Path {
 enum Kind {
     /// Only child segments with one name or index each: evaluated without serde_json_path.
     Simple(Vec<Step>),
+    /// Child segments with one name, index or wildcard each, at least one wildcard
+    /// (`$.cognigy.intents[*]`): evaluated without serde_json_path.
+    Wild(Vec<Step>),
     /// Everything else.
     General(JsonPath),
 }
@@ -36,12 +39,22 @@ enum Kind {
 enum Step {
     Name(String),
     Index(i64),
+    /// Every member value of an object or element of an array, in order.
+    Wildcard,
 }
 
+/// Objects up to this many members are searched by comparing names, which is cheaper than
+/// hashing the name (serde_json's map hashes with SipHash).
+const LINEAR_LOOKUP: usize = 8;
+
 impl Step {
-    /// The child of `v` this step selects, and its location element.
+    /// The child of `v` this step selects, and its location element (not for wildcards).
     fn apply<'a>(&self, v: &'a Value) -> Option<(&'a Value, Element<'a>)> {
         match (self, v) {
+            (Step::Name(n), Value::Object(m)) if m.len() <= LINEAR_LOOKUP => {
+                let (k, v) = m.iter().find(|(k, _)| k.as_str() == n.as_str())?;
+                Some((v, Element::Name(k)))
+            }
             (Step::Name(n), Value::Object(m)) => {
                 let (k, v) = m.get_key_value(n.as_str())?;
                 Some((v, Element::Name(k)))
@@ -56,6 +69,26 @@ impl Step {
                 Some((a.get(idx)?, Element::Index(idx)))
             }
             _ => None,
+        }
+    }
+
+    /// Every node this step selects from `v`, with its location element, in order.
+    fn each<'a>(&self, v: &'a Value, mut f: impl FnMut(&'a Value, Element<'a>)) {
+        match (self, v) {
+            (Step::Wildcard, Value::Object(m)) => {
+                m.iter().for_each(|(k, v)| f(v, Element::Name(k)))
+            }
+            (Step::Wildcard, Value::Array(a)) => {
+                a.iter()
+                    .enumerate()
+                    .for_each(|(i, v)| f(v, Element::Index(i)));
+            }
+            (Step::Wildcard, _) => {}
+            _ => {
+                if let Some((v, e)) = self.apply(v) {
+                    f(v, e);
+                }
+            }
         }
     }
 }
@@ -123,15 +156,17 @@ impl Path {
             too_complex: false,
             hint: None,
         })?;
-        let simple: Option<Vec<Step>> = segments
+        let fast: Option<Vec<Step>> = segments
             .iter()
             .map(|s| match (s.descendant, s.selectors.as_slice()) {
                 (false, [Selector::Name(n)]) => Some(Step::Name(n.clone())),
                 (false, [Selector::Index(i)]) => Some(Step::Index(*i)),
+                (false, [Selector::Wildcard]) => Some(Step::Wildcard),
                 _ => None,
             })
             .collect();
-        let kind = match simple {
+        let kind = match fast {
+            Some(steps) if steps.contains(&Step::Wildcard) => Kind::Wild(steps),
             Some(steps) => Kind::Simple(steps),
             None => Kind::General(parsed),
         };
@@ -147,7 +182,7 @@ impl Path {
     /// checks `path_depth`.
     pub(crate) fn check_cost(&self) -> Result<(), PathError> {
         match self.kind {
-            Kind::Simple(_) => Ok(()),
+            Kind::Simple(_) | Kind::Wild(_) => Ok(()),
             Kind::General(_) => precheck::cost(&self.text),
         }
     }
@@ -171,6 +206,18 @@ impl Path {
                     v = step.apply(v)?.0;
                 }
                 Some(Nodes::One(v))
+            }
+            Kind::Wild(steps) => {
+                let mut nodes = vec![root];
+                let mut next = Vec::new();
+                for step in steps {
+                    next.clear();
+                    for v in &nodes {
+                        step.each(v, |v, _| next.push(v));
+                    }
+                    std::mem::swap(&mut nodes, &mut next);
+                }
+                (!nodes.is_empty()).then_some(Nodes::Many(nodes))
             }
             Kind::General(p) => {
                 let nodes = p.query(root).all();
@@ -202,6 +249,27 @@ impl Path {
                     location: Location::new(at),
                 }]
             }
+            Kind::Wild(steps) => {
+                let mut nodes = vec![(root, Vec::new())];
+                for step in steps {
+                    let mut next = Vec::new();
+                    for (v, at) in &nodes {
+                        step.each(v, |v, e| {
+                            let mut at = at.clone();
+                            at.push(e);
+                            next.push((v, at));
+                        });
+                    }
+                    nodes = next;
+                }
+                nodes
+                    .into_iter()
+                    .map(|(value, at)| Located {
+                        value,
+                        location: Location::new(at),
+                    })
+                    .collect()
+            }
             Kind::General(p) => p
                 .query_located(root)
                 .all()
@@ -226,7 +294,8 @@ impl fmt::Debug for Path {
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct ConformanceRun<'a> {
-    /// Whether the fast evaluator (member names and indices only) ran, not serde_json_path.
+    /// Whether the fast evaluator (member names, indices and wildcards only) ran, not
+    /// serde_json_path.
     pub fast: bool,
     /// The nodes `exec` reads (`Path::query`).
     pub nodes: Vec<&'a Value>,
@@ -245,7 +314,7 @@ pub fn conformance_run<'a>(text: &str, root: &'a Value) -> Result<ConformanceRun
         format!("{code} at byte {}: {}", e.offset, e.message)
     })?;
     Ok(ConformanceRun {
-        fast: path.is_singular(),
+        fast: !matches!(path.kind, Kind::General(_)),
         nodes: path
             .query(root)
             .map(|n| n.as_slice().to_vec())
@@ -653,6 +722,7 @@ mod tests {
                 prop_oneof![
                     prop::sample::select(vec!["a", "b", "it's", "\\", ""]).prop_map(|n| Step::Name(n.into())),
                     (-4i64..4).prop_map(Step::Index),
+                    Just(Step::Wildcard),
                 ],
                 0..4,
             ),
@@ -661,9 +731,11 @@ mod tests {
             let text: String = std::iter::once("$".to_owned()).chain(steps.iter().map(|s| match s {
                 Step::Name(n) => format!("[{}]", serde_json::to_string(n).unwrap()),
                 Step::Index(i) => format!("[{i}]"),
+                Step::Wildcard => "[*]".to_owned(),
             })).collect();
             let ours = Path::compile(&text).unwrap();
-            prop_assert!(ours.is_singular());
+            prop_assert_eq!(ours.is_singular(), !steps.contains(&Step::Wildcard));
+            prop_assert!(!matches!(ours.kind, Kind::General(_)));
             let theirs = JsonPath::parse(&text).unwrap();
             let nodes: Vec<&Value> = ours.query(&doc).map(|n| n.as_slice().to_vec()).unwrap_or_default();
             prop_assert_eq!(&nodes, &theirs.query(&doc).all());
