@@ -51,6 +51,12 @@ fn run_case(rule: &Path) -> String {
             )
             .unwrap();
         }
+        Ok((Outcome::Ignored { rule, reason }, Some(out))) => writeln!(
+            report,
+            "rule: {rule}, ignored: {reason}\n{}",
+            serde_json::to_string_pretty(&out).unwrap()
+        )
+        .unwrap(),
         Ok((Outcome::NoRule { reason }, _)) => writeln!(report, "no rule: {reason}").unwrap(),
         Ok((outcome, None)) => panic!("{case}: {outcome:?} without output"),
         Err(e) => {

@@ -71,7 +71,9 @@ boolean = { path = "$.b", cast = "boolean" }
 fn run(plan: &Plan, payload: &[u8]) -> Result<String, Code> {
     let mut out = Vec::new();
     match plan.transform(payload, None, &mut out) {
-        Ok(Outcome::Transformed { .. }) => Ok(String::from_utf8(out).expect("output is UTF-8")),
+        Ok(Outcome::Transformed { .. } | Outcome::Ignored { .. }) => {
+            Ok(String::from_utf8(out).expect("output is UTF-8"))
+        }
         Ok(Outcome::NoRule { reason }) => panic!("no rule applies: {reason}"),
         Err(e) => Err(e.code()),
     }

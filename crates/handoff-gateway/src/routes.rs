@@ -133,7 +133,8 @@ async fn process(
         });
     };
     let body = Bytes::from(output);
-    if state.forwarder.upstream(&rule).is_none() {
+    // An ignored body (`[[rule.ignore]]`) answers the caller; it is not a request to deliver.
+    if t.ignored.is_some() || state.forwarder.upstream(&rule).is_none() {
         return Ok(Reply::Output {
             rule,
             hash: t.rule_set_hash,

@@ -310,3 +310,44 @@ async fn a_shutdown_lets_a_running_delivery_finish() {
     );
     assert_eq!(mock.received().len(), 2);
 }
+
+/// A `[[rule.ignore]]` body answers the caller and is never delivered upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ignored_outcome_is_answered_not_forwarded() {
+    let mock = Mock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let rule = dir.path().join("route.toml");
+    std::fs::write(
+        &rule,
+        r#"
+[[rule]]
+name = "cxone-handoff"
+[[rule.ignore]]
+when = { path = "$.cognigy.intents[0].name", exists = false }
+reason = "no_intent"
+[rule.map]
+interactionId = { path = "$.sessionId" }
+"#,
+    )
+    .unwrap();
+    let dl = dir.path().join("dl.jsonl");
+    let mut c = forwarding(&format!("{}/deliver", mock.base), &dl);
+    c.rules = vec![rule];
+    let s = Server::start(c).await;
+
+    let (status, body) =
+        answer(post(&s.url(WEBHOOK), br#"{"sessionId": "s1"}"#, Sign::Yes).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"outcome": "ignored", "reason": "no_intent", "rule": "cxone-handoff"})
+    );
+    assert!(mock.received().is_empty(), "nothing was delivered");
+
+    let turn = br#"{"sessionId": "s2", "cognigy": {"intents": [{"name": "intent_billing"}]}}"#;
+    let (status, body) = answer(post(&s.url(WEBHOOK), turn, Sign::Yes).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"], "delivered");
+    assert_eq!(mock.received().len(), 1);
+    s.stop().await.unwrap();
+}

@@ -456,6 +456,8 @@ struct Record<'p> {
 
 enum Done<'p> {
     Transformed(&'p str),
+    /// The rule's ignored body was written (rule, reason).
+    Ignored(&'p str, &'p str),
     NoRule,
 }
 
@@ -481,6 +483,10 @@ impl<'p> Chunk<'p> {
                 Ok(Outcome::Transformed { rule }) => {
                     self.out.push(b'\n');
                     Ok(Done::Transformed(rule))
+                }
+                Ok(Outcome::Ignored { rule, reason }) => {
+                    self.out.push(b'\n');
+                    Ok(Done::Ignored(rule, reason))
                 }
                 Ok(Outcome::NoRule { .. }) => Ok(Done::NoRule),
                 Err(e) => Err(e),
@@ -515,7 +521,7 @@ impl Writer<'_, '_> {
             summary.latency.saturating_record(record.latency_ns);
             let file = &self.names[record.input];
             match &record.result {
-                Ok(Done::Transformed(_)) => summary.ok += 1,
+                Ok(Done::Transformed(_) | Done::Ignored(..)) => summary.ok += 1,
                 Ok(Done::NoRule) => summary.no_rule += 1,
                 Err(e) => {
                     summary.failed += 1;
@@ -591,10 +597,11 @@ fn audit_record(file: &str, record: &Record<'_>, hash: &str) -> Value {
     let time = record
         .at
         .map(|t| humantime::format_rfc3339_millis(t).to_string());
-    let (outcome, rule, code) = match &record.result {
-        Ok(Done::Transformed(rule)) => ("ok", Some(*rule), None),
-        Ok(Done::NoRule) => ("no_rule", None, None),
-        Err(e) => ("failed", e.rule(), Some(e.code().to_string())),
+    let (outcome, rule, code, reason) = match &record.result {
+        Ok(Done::Transformed(rule)) => ("ok", Some(*rule), None, None),
+        Ok(Done::Ignored(rule, reason)) => ("ignored", Some(*rule), None, Some(*reason)),
+        Ok(Done::NoRule) => ("no_rule", None, None, None),
+        Err(e) => ("failed", e.rule(), Some(e.code().to_string()), None),
     };
     json!({
         "time": time,
@@ -602,6 +609,7 @@ fn audit_record(file: &str, record: &Record<'_>, hash: &str) -> Value {
         "rule": rule,
         "rule_set_hash": hash,
         "outcome": outcome,
+        "reason": reason,
         "code": code,
         "latency_us": record.latency_ns as f64 / 1000.0,
     })

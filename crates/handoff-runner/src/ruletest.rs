@@ -29,19 +29,20 @@ pub fn run_tests(plan: &Plan) -> Vec<TestResult> {
 fn check(plan: &Plan, rule: &str, t: &TestCase) -> Option<String> {
     let got = plan.transform_value(Some(rule), t.input.as_bytes(), t.context.as_ref());
     match (&t.expect, got) {
-        (Expect::Output(want), Ok((Outcome::Transformed { .. }, Some(out)))) => (want != &out)
-            .then(|| {
-                format!(
-                    "output differs (- expected, + actual):\n{}",
-                    diff(want, &out)
-                )
-            }),
+        (
+            Expect::Output(want),
+            Ok((Outcome::Transformed { .. } | Outcome::Ignored { .. }, Some(out))),
+        ) => (want != &out).then(|| {
+            format!(
+                "output differs (- expected, + actual):\n{}",
+                diff(want, &out)
+            )
+        }),
         (Expect::Error(code), Err(e)) if e.code() == *code => None,
         (Expect::NoRule, Ok((Outcome::NoRule { .. }, _))) => None,
-        (expect, Ok((Outcome::Transformed { .. }, Some(out)))) => Some(format!(
-            "expected {}, got the output {out}",
-            describe(expect)
-        )),
+        (expect, Ok((Outcome::Transformed { .. } | Outcome::Ignored { .. }, Some(out)))) => Some(
+            format!("expected {}, got the output {out}", describe(expect)),
+        ),
         (expect, Ok((Outcome::NoRule { reason }, _))) => Some(format!(
             "expected {}, but no rule applied: {reason}",
             describe(expect)

@@ -26,6 +26,9 @@ pub struct Transformed {
     pub rule: Option<String>,
     /// Why no rule applied.
     pub no_rule_reason: Option<String>,
+    /// The `[[rule.ignore]]` reason that held: `output` is the ignored body, not a request to
+    /// deliver.
+    pub ignored: Option<String>,
     /// The rule-set hash of the plan that ran.
     pub rule_set_hash: String,
     /// Time spent in the transform.
@@ -58,6 +61,8 @@ impl std::fmt::Debug for Runner {
 pub struct RuleMetrics {
     /// Transforms that produced an output.
     pub ok: u64,
+    /// Transforms that wrote the rule's ignored body (`[[rule.ignore]]`).
+    pub ignored: u64,
     /// Transforms where no rule applied.
     pub no_rule: u64,
     /// Failures by error code.
@@ -70,6 +75,7 @@ impl Default for RuleMetrics {
     fn default() -> Self {
         RuleMetrics {
             ok: 0,
+            ignored: 0,
             no_rule: 0,
             failed: BTreeMap::new(),
             latency: Histogram::new_with_bounds(1, 60_000_000_000, 3)
@@ -141,20 +147,27 @@ impl Runner {
         };
         let latency = started.elapsed();
         let key = match &result {
-            Ok(Outcome::Transformed { rule }) => rule,
+            Ok(Outcome::Transformed { rule } | Outcome::Ignored { rule, .. }) => rule,
             Ok(Outcome::NoRule { .. }) => "",
             Err(e) => e.rule().or(rule).unwrap_or(""),
         };
         self.record(key, latency, &result);
         let outcome = result?;
-        let (output, rule, no_rule_reason) = match outcome {
-            Outcome::Transformed { rule } => (Some(out), Some(rule.to_owned()), None),
-            Outcome::NoRule { reason } => (None, None, Some(reason)),
+        let (output, rule, no_rule_reason, ignored) = match outcome {
+            Outcome::Transformed { rule } => (Some(out), Some(rule.to_owned()), None, None),
+            Outcome::Ignored { rule, reason } => (
+                Some(out),
+                Some(rule.to_owned()),
+                None,
+                Some(reason.to_owned()),
+            ),
+            Outcome::NoRule { reason } => (None, None, Some(reason), None),
         };
         Ok(Transformed {
             output,
             rule,
             no_rule_reason,
+            ignored,
             rule_set_hash: plan.hash().to_owned(),
             latency,
         })
@@ -174,6 +187,7 @@ impl Runner {
             .saturating_record((latency.as_nanos() as u64).max(1));
         match result {
             Ok(Outcome::Transformed { .. }) => m.ok += 1,
+            Ok(Outcome::Ignored { .. }) => m.ignored += 1,
             Ok(Outcome::NoRule { .. }) => m.no_rule += 1,
             Err(e) => *m.failed.entry(e.code()).or_default() += 1,
         }
@@ -187,6 +201,7 @@ impl Runner {
             for (name, m) in shard.lock().unwrap_or_else(|p| p.into_inner()).iter() {
                 let into = merged.entry(name.clone()).or_default();
                 into.ok += m.ok;
+                into.ignored += m.ignored;
                 into.no_rule += m.no_rule;
                 for (code, n) in &m.failed {
                     *into.failed.entry(*code).or_default() += n;

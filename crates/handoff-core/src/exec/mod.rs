@@ -25,6 +25,14 @@ pub enum Outcome<'p> {
         /// The rule's name.
         rule: &'p str,
     },
+    /// A `[[rule.ignore]]` reason of this rule held: its ignored body
+    /// (`{"outcome":"ignored","reason":…,"rule":…}`) was written instead of the mappings.
+    Ignored {
+        /// The rule's name.
+        rule: &'p str,
+        /// The reason that held.
+        reason: &'p str,
+    },
     /// No rule's condition holds; nothing was written.
     NoRule {
         /// Which conditions were tried.
@@ -65,13 +73,14 @@ impl Plan {
     ) -> Result<(Outcome<'_>, Option<Value>), Error> {
         let mut out = Vec::new();
         let outcome = self.transform_impl(rule, payload, context, &mut out)?;
-        let value =
-            match outcome {
-                Outcome::Transformed { .. } => Some(serde_json::from_slice(&out).map_err(|e| {
+        let value = match outcome {
+            Outcome::Transformed { .. } | Outcome::Ignored { .. } => {
+                Some(serde_json::from_slice(&out).map_err(|e| {
                     Error::new(Code::InvalidJson, format!("output is not JSON: {e}"))
-                })?),
-                Outcome::NoRule { .. } => None,
-            };
+                })?)
+            }
+            Outcome::NoRule { .. } => None,
+        };
         Ok((outcome, value))
     }
 
@@ -112,8 +121,14 @@ impl Plan {
                 continue;
             }
             check_rule_limits(rule, payload.len(), parsed.depth)?;
-            frame.run(out).map_err(|e| e.with_rule(&rule.name))?;
-            return Ok(Outcome::Transformed { rule: &rule.name });
+            let ignored = frame.run(out).map_err(|e| e.with_rule(&rule.name))?;
+            return Ok(match ignored {
+                Some(i) => Outcome::Ignored {
+                    rule: &rule.name,
+                    reason: &rule.ignores[i].reason,
+                },
+                None => Outcome::Transformed { rule: &rule.name },
+            });
         }
         let tried: Vec<&str> = candidates.iter().map(|r| r.name.as_str()).collect();
         Ok(Outcome::NoRule {
@@ -211,8 +226,9 @@ impl<'a> Frame<'a> {
         }
     }
 
-    /// Runs the rule's bindings and mappings and writes the output.
-    fn run(mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+    /// Runs the rule's bindings and mappings and writes the output; returns which ignore
+    /// reason held when the ignored body was written instead.
+    fn run(mut self, out: &mut Vec<u8>) -> Result<Option<usize>, Error> {
         let rule = self.rule;
         if let Some(schema) = &rule.input_schema {
             validate(schema, self.input, Code::InputSchema)?;
@@ -224,13 +240,13 @@ impl<'a> Frame<'a> {
                 .map_err(|e| e.with_target(&format!("let {}", b.name)))?;
             self.bindings.push(v.flatten());
         }
-        for ignore in &rule.ignores {
+        for (i, ignore) in rule.ignores.iter().enumerate() {
             let holds = self
                 .holds(&ignore.when)
                 .map_err(|e| e.with_target(&format!("ignore {}", ignore.reason)))?;
             if holds {
                 out.extend_from_slice(ignore.body.as_bytes());
-                return Ok(());
+                return Ok(Some(i));
             }
         }
         let mut slots: Vec<Option<Cow<'a, Value>>> = Vec::with_capacity(rule.maps.len());
@@ -266,7 +282,7 @@ impl<'a> Frame<'a> {
                 },
             )
         };
-        written.map_err(|e| {
+        written.map(|()| None).map_err(|e| {
             out.truncate(start);
             Error::new(Code::InvalidJson, format!("cannot write the output: {e}"))
         })
