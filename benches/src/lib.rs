@@ -1,1 +1,5 @@
-//! Benchmarks live in `benches/`; this library is empty.
+//! Set-up shared by the handoff benches: fixture payloads, and rules and payloads generated in
+//! memory for the scaling series (nothing large is committed).
+
+pub mod fixtures;
+pub mod generate;
