@@ -771,6 +771,7 @@ impl Builder {
         let hash = self.hasher.finalize();
         let hash: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
         let plan = Plan {
+            dispatch: crate::plan::dispatch::steps(&self.rules),
             rules: self.rules,
             by_name: self.by_name,
             tables: self.tables,

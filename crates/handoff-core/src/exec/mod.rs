@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::codes::Code;
 use crate::error::Error;
+use crate::plan::dispatch::{Keyed, Step};
 use crate::plan::output::Filled;
 use crate::plan::path::{Nodes, Path};
 use crate::plan::{
@@ -107,36 +108,100 @@ impl Plan {
             limits.payload_bytes,
             limits.payload_depth,
         )?;
-        let candidates: &[Rule] = match named {
-            Some(i) => std::slice::from_ref(&self.rules[i]),
-            None => &self.rules,
-        };
-        for rule in candidates {
-            let frame = Frame::new(self, rule, &parsed.value, context);
-            let applies = match &rule.when {
-                Some(c) => frame.holds(c).map_err(|e| e.with_rule(&rule.name))?,
-                None => true,
-            };
-            if !applies {
-                continue;
+        let input = &parsed.value;
+        let (bytes, depth) = (payload.len(), parsed.depth);
+        if let Some(i) = named {
+            let rule = &self.rules[i];
+            if self.applies(rule, input, context)? {
+                return self.apply(rule, input, context, bytes, depth, out);
             }
-            check_rule_limits(rule, payload.len(), parsed.depth)?;
-            let ignored = frame.run(out).map_err(|e| e.with_rule(&rule.name))?;
-            return Ok(match ignored {
-                Some(i) => Outcome::Ignored {
-                    rule: &rule.name,
-                    reason: &rule.ignores[i].reason,
-                },
-                None => Outcome::Transformed { rule: &rule.name },
+            return Ok(Outcome::NoRule {
+                reason: format!("the condition of no rule holds (tried {})", rule.name),
             });
         }
-        let tried: Vec<&str> = candidates.iter().map(|r| r.name.as_str()).collect();
+        for step in &self.dispatch {
+            let rule = match step {
+                Step::Rule(i) => {
+                    let rule = &self.rules[*i];
+                    if !self.applies(rule, input, context)? {
+                        continue;
+                    }
+                    rule
+                }
+                Step::Keyed(k) => match self.keyed(k, input, context) {
+                    Some(i) => &self.rules[i],
+                    None => continue,
+                },
+            };
+            return self.apply(rule, input, context, bytes, depth, out);
+        }
         Ok(Outcome::NoRule {
-            reason: format!(
-                "the condition of no rule holds (tried {})",
-                tried.join(", ")
-            ),
+            reason: format!("the condition of no rule holds (tried {})", self.tried()),
         })
+    }
+
+    /// Whether the rule's `when` holds (a rule without one always applies).
+    fn applies(&self, rule: &Rule, input: &Value, context: Option<&Value>) -> Result<bool, Error> {
+        match &rule.when {
+            Some(c) => Frame::new(self, rule, input, context)
+                .holds(c)
+                .map_err(|e| e.with_rule(&rule.name)),
+            None => Ok(true),
+        }
+    }
+
+    /// The rule of a keyed run whose constant equals the value its condition reads.
+    fn keyed(&self, k: &Keyed, input: &Value, context: Option<&Value>) -> Option<usize> {
+        let first = &self.rules[k.first];
+        let Some(Cond::Cmp { base, path, .. }) = &first.when else {
+            return None;
+        };
+        let frame = Frame::new(self, first, input, context);
+        match frame.single(*base, path.as_ref())?.get() {
+            Value::String(s) => k.index.get(s.as_str()).copied(),
+            _ => None,
+        }
+    }
+
+    /// Runs a rule that applies: its own limits, then its bindings and mappings.
+    fn apply<'p>(
+        &'p self,
+        rule: &'p Rule,
+        input: &Value,
+        context: Option<&Value>,
+        bytes: usize,
+        depth: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Outcome<'p>, Error> {
+        check_rule_limits(rule, bytes, depth)?;
+        let frame = Frame::new(self, rule, input, context);
+        let ignored = frame.run(out).map_err(|e| e.with_rule(&rule.name))?;
+        Ok(match ignored {
+            Some(i) => Outcome::Ignored {
+                rule: &rule.name,
+                reason: &rule.ignores[i].reason,
+            },
+            None => Outcome::Transformed { rule: &rule.name },
+        })
+    }
+
+    /// The rules tried, for the "no rule applies" reason (the first ten, then a count).
+    fn tried(&self) -> String {
+        let mut names: Vec<&str> = self
+            .rules
+            .iter()
+            .take(10)
+            .map(|r| r.name.as_str())
+            .collect();
+        if self.rules.len() > 10 {
+            names.push("…");
+        }
+        let list = names.join(", ");
+        if self.rules.len() > 10 {
+            format!("{list} ({} rules)", self.rules.len())
+        } else {
+            list
+        }
     }
 }
 

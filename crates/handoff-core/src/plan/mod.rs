@@ -4,6 +4,7 @@
 //! simple ones reduced to a list of steps), casts and policies are enums, templates and
 //! expressions live compiled in one minijinja environment.
 
+pub(crate) mod dispatch;
 pub mod info;
 pub(crate) mod location;
 pub mod output;
@@ -26,6 +27,8 @@ use projection::Projection;
 /// A compiled set of rules (from one or many rule files), ready to transform payloads.
 pub struct Plan {
     pub(crate) rules: Vec<Rule>,
+    /// The order in which rules are tried (runs keyed on one value become a table).
+    pub(crate) dispatch: Vec<dispatch::Step>,
     pub(crate) by_name: HashMap<String, usize>,
     pub(crate) tables: Vec<Lookup>,
     pub(crate) projection: Projection,
