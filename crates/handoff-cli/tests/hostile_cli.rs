@@ -1,35 +1,13 @@
 //! Hostile payloads through the real `handoff run` binary: every line is transformed or lands
 //! in the dead-letter file with its exact code and raw bytes.
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use base64::Engine;
+use common::{handoff, root};
 use serde_json::{Value, json};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn handoff(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_handoff"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("handoff starts");
-    let mut stdin_pipe = child.stdin.take().unwrap();
-    let input = stdin.to_vec();
-    // Written from a thread: the child may fill its stdout before it has read all its input.
-    let writer = std::thread::spawn(move || stdin_pipe.write_all(&input));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    out
-}
 
 /// What a run produced: outputs, dead-letter records, the exit code and the stderr summary.
 struct Run {
