@@ -7,25 +7,15 @@ use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use handoff_benches::{fixtures, generate};
+use handoff_core::Outcome;
 use handoff_core::rules::RawFile;
-use handoff_core::{Outcome, Plan, SourceFile, compile_sources};
-
-fn compile(text: String) -> Plan {
-    let file = SourceFile {
-        name: "generated.toml".into(),
-        text,
-    };
-    compile_sources(vec![file], None)
-        .expect("the rule compiles")
-        .plan
-}
 
 /// The canonical rule over one payload padded to 1 KiB ... 1 MiB by a `data` member it does not
 /// read; the cost beyond the fixed part is the skip-scan of the padding.
 fn payload_size(c: &mut Criterion) {
     let rule = std::fs::read_to_string(fixtures::repo_path("rules/cxone_handoff.toml"))
         .expect("the canonical rule");
-    let plan = compile(generate::with_payload_limit(&rule, 1 << 21));
+    let plan = generate::plan(generate::with_payload_limit(&rule, 1 << 21));
     let base = generate::read_members(&fixtures::canonical_value().expect("fixture payload"));
     let mut out = Vec::with_capacity(1 << 12);
     let mut group = c.benchmark_group("scaling/payload_bytes");
@@ -58,7 +48,7 @@ fn mappings(c: &mut Criterion) {
     let mut out = Vec::with_capacity(1 << 16);
     let mut group = c.benchmark_group("scaling/mappings");
     for n in [10, 100, 1000] {
-        let plan = compile(generate::mappings_rule(n));
+        let plan = generate::plan(generate::mappings_rule(n));
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::new("transform", n), &payload, |b, p| {
             b.iter(|| {
@@ -78,7 +68,7 @@ fn dispatch(c: &mut Criterion) {
     let mut out = Vec::with_capacity(1 << 12);
     let mut group = c.benchmark_group("scaling/dispatch");
     for n in [1, 100, 10_000] {
-        let plan = compile(generate::dispatch_rules(n));
+        let plan = generate::plan(generate::dispatch_rules(n));
         let mut cases = vec![("last", n - 1)];
         if n == 10_000 {
             cases.push(("middle", n / 2));
@@ -114,7 +104,7 @@ fn compile_rules(c: &mut Criterion) {
         let text = generate::dispatch_rules(n);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &text, |b, t| {
-            b.iter(|| compile(black_box(t.clone())))
+            b.iter(|| generate::plan(black_box(t.clone())))
         });
     }
     group.finish();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use handoff_benches::{fixtures, generate};
 use handoff_core::rules::RawFile;
-use handoff_core::{Outcome, Plan, SourceFile, compile_paths, compile_sources};
+use handoff_core::{Outcome, Plan, compile_paths};
 
 /// The canonical rule file.
 fn canonical_rule() -> PathBuf {
@@ -16,16 +16,6 @@ fn canonical_rule() -> PathBuf {
 
 fn plan_of(paths: &[PathBuf]) -> Plan {
     compile_paths(paths).expect("the rules compile").plan
-}
-
-fn plan_of_text(text: String) -> Plan {
-    let file = SourceFile {
-        name: "generated.toml".into(),
-        text,
-    };
-    compile_sources(vec![file], None)
-        .expect("the rule compiles")
-        .plan
 }
 
 /// Read and parse rule files into the raw model (no validation, no compilation).
@@ -155,7 +145,7 @@ fn casts(c: &mut Criterion) {
     let mut group = c.benchmark_group("casts");
     group.throughput(Throughput::Elements(40));
     for (name, cast) in [("cast_40", true), ("keep_40", false)] {
-        let plan = plan_of_text(generate::casts_rule(40, cast));
+        let plan = generate::plan(generate::casts_rule(40, cast));
         group.bench_function(name, |b| {
             b.iter(|| {
                 out.clear();

@@ -163,6 +163,17 @@ pub fn casts_payload() -> Vec<u8> {
     br#"{"amount": "49.90", "flag": "yes", "score": 0.7684, "count": "42", "whole": 7.0}"#.to_vec()
 }
 
+/// Compiles one generated rule file.
+pub fn plan(text: String) -> handoff_core::Plan {
+    let file = handoff_core::SourceFile {
+        name: "generated.toml".into(),
+        text,
+    };
+    handoff_core::compile_sources(vec![file], None)
+        .expect("the generated rule compiles")
+        .plan
+}
+
 #[cfg(test)]
 mod tests {
     use handoff_core::{Outcome, Plan, SourceFile, compile_sources};
