@@ -3,11 +3,13 @@
 //!
 //! The pipeline shows in the modules:
 //!
-//! - [`rules`]: the rule model, a literal serde mirror of a TOML rule file;
+//! - [`rules`]: the rule model, a literal serde mirror of a TOML rule file, and the JSON
+//!   Schema of the file format derived from it ([`rules::schema`]);
 //! - [`compile`](compile_paths): validate and compile rule files, collecting every
 //!   [`Diagnostic`] with file, line, column, a stable [`Code`] and a hint;
 //! - [`Plan`]: immutable and `Send + Sync`: parsed JSONPaths, compiled templates, the
-//!   projection of what payloads it reads, the output tree it writes;
+//!   projection of what payloads it reads, the output tree it writes, the dispatch order (runs
+//!   of rules keyed on one value become a table);
 //! - `exec`: the hot path, [`Plan::transform`], which parses only the projected parts of a
 //!   payload and never parses a rule.
 //!
