@@ -165,11 +165,7 @@ pub fn casts_payload() -> Vec<u8> {
 
 /// Compiles one generated rule file.
 pub fn plan(text: String) -> handoff_core::Plan {
-    let file = handoff_core::SourceFile {
-        name: "generated.toml".into(),
-        text,
-    };
-    handoff_core::compile_sources(vec![file], None)
+    handoff_core::compile_text("generated.toml", text)
         .expect("the generated rule compiles")
         .plan
 }

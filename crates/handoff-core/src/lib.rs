@@ -14,7 +14,7 @@
 //!   payload and never parses a rule.
 //!
 //! ```
-//! use handoff_core::{compile_sources, Outcome, SourceFile};
+//! use handoff_core::{compile_text, Outcome};
 //!
 //! let rule = r#"
 //! [[rule]]
@@ -24,8 +24,7 @@
 //! "user.name"  = { path = "$.name", cast = "string", fallback = "guest" }
 //! "user.score" = { path = "$.score", cast = "number" }
 //! "#;
-//! let file = SourceFile { name: "greet.toml".into(), text: rule.into() };
-//! let plan = compile_sources(vec![file], None).expect("the rule compiles").plan;
+//! let plan = compile_text("greet.toml", rule).expect("the rule compiles").plan;
 //!
 //! let mut out = Vec::new();
 //! let outcome = plan.transform(br#"{"score": "49.90", "noise": [1, 2]}"#, None, &mut out).unwrap();
@@ -48,7 +47,7 @@ pub mod plan;
 pub mod rules;
 
 pub use codes::Code;
-pub use compile::{Compiled, compile_paths, compile_sources};
+pub use compile::{Compiled, compile_paths, compile_sources, compile_text};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 pub use error::Error;
 pub use exec::Outcome;

@@ -1,7 +1,7 @@
 //! Dispatch among many rules: a run of rules keyed on one value is looked up in a table, and
 //! must pick exactly the rule that testing every `when` in order picks.
 
-use handoff_core::{Outcome, SourceFile, compile_sources};
+use handoff_core::{Outcome, compile_text};
 use proptest::prelude::*;
 
 /// Rule `k{i}` matches intent `intent_{key}`; `keys` may repeat (the first rule wins).
@@ -21,15 +21,7 @@ fn rules(keys: &[u8], catch_all: bool) -> String {
 }
 
 fn run(text: &str, payload: &str) -> Option<String> {
-    let plan = compile_sources(
-        vec![SourceFile {
-            name: "r.toml".into(),
-            text: text.into(),
-        }],
-        None,
-    )
-    .unwrap()
-    .plan;
+    let plan = compile_text("r.toml", text).unwrap().plan;
     let mut out = Vec::new();
     match plan.transform(payload.as_bytes(), None, &mut out).unwrap() {
         Outcome::Transformed { rule } => Some(rule.to_owned()),

@@ -1,19 +1,13 @@
 //! Run-time errors name the node whose value failed (`Error::node`), for every kind of source.
 
-use handoff_core::{Code, SourceFile, compile_sources};
+use handoff_core::{Code, compile_text};
 use serde_json::{Value, json};
 
 /// Compiles a rule with `[rule.let]` bindings and one `[rule.map]` target `out`, runs it on
 /// `input` (and `context`), and returns the error's code and node.
 fn fail(lets: &str, out: &str, input: &Value, context: Option<&Value>) -> (Code, Option<String>) {
     let text = format!("[[rule]]\nname = \"r\"\n[rule.let]\n{lets}\n[rule.map]\nout = {out}\n");
-    let plan = match compile_sources(
-        vec![SourceFile {
-            name: "r.toml".into(),
-            text,
-        }],
-        None,
-    ) {
+    let plan = match compile_text("r.toml", text) {
         Ok(c) => c.plan,
         Err(d) => panic!("{}", d.render(false)),
     };

@@ -2,18 +2,14 @@
 
 use std::path::Path;
 
-use handoff_core::{Code, Outcome, Plan, SourceFile, compile_sources};
+use handoff_core::{Code, Outcome, Plan, compile_text};
 use serde_json::{Value, json};
 
 /// 32 MiB: large enough that the parser, not the size check, meets the payload.
 const BIG: usize = 32 << 20;
 
 fn compile(name: &str, text: String) -> Plan {
-    let file = SourceFile {
-        name: name.into(),
-        text,
-    };
-    match compile_sources(vec![file], None) {
+    match compile_text(name, text) {
         Ok(c) => c.plan,
         Err(d) => panic!("{name} does not compile:\n{}", d.render(false)),
     }
@@ -460,11 +456,7 @@ fn path_codes(path: &str) -> Vec<Code> {
         "[[rule]]\nname = \"p\"\n[rule.map]\nx = {{ path = {}, select = \"all\" }}\n",
         serde_json::to_string(path).unwrap()
     );
-    let file = SourceFile {
-        name: "p.toml".into(),
-        text,
-    };
-    match compile_sources(vec![file], None) {
+    match compile_text("p.toml", text) {
         Ok(_) => Vec::new(),
         Err(d) => d.errors().map(|e| e.code).collect(),
     }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use handoff_core::{Plan, SourceFile, compile_paths, compile_sources};
+use handoff_core::{Plan, compile_paths, compile_text};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -77,15 +77,7 @@ e = { path = "$.cognigy.entities[*]", select = "all", to_object = { key = "name"
 f = { path = "$.user.profile.vip", cast = "boolean" }
 g = { path = "$.x", cast = "integer" }
 "#;
-    compile_sources(
-        vec![SourceFile {
-            name: "general.toml".into(),
-            text: rule.into(),
-        }],
-        None,
-    )
-    .expect("compiles")
-    .plan
+    compile_text("general.toml", rule).expect("compiles").plan
 }
 
 proptest! {

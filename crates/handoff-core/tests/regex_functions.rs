@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use handoff_core::{SourceFile, compile_sources};
+use handoff_core::compile_text;
 use serde_json::{Value, json};
 
 /// The nodes `path` selects from `input`, through a rule.
@@ -12,13 +12,7 @@ fn select(path: &str, input: &Value) -> Value {
     let text = format!(
         "[[rule]]\nname = \"r\"\n[rule.map]\nout = {{ path = {path}, select = \"all\" }}\n"
     );
-    let plan = match compile_sources(
-        vec![SourceFile {
-            name: "r.toml".into(),
-            text,
-        }],
-        None,
-    ) {
+    let plan = match compile_text("r.toml", text) {
         Ok(c) => c.plan,
         Err(d) => panic!("{}", d.render(false)),
     };

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use handoff_core::{Code, Outcome, Plan, SourceFile, compile_paths, compile_sources};
+use handoff_core::{Code, Outcome, Plan, SourceFile, compile_paths, compile_sources, compile_text};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -144,11 +144,7 @@ fn enrichment_timestamp_falls_back_to_the_enrichment_time() {
 }
 
 fn compile(text: &str) -> Plan {
-    let file = SourceFile {
-        name: "r.toml".into(),
-        text: text.into(),
-    };
-    match compile_sources(vec![file], None) {
+    match compile_text("r.toml", text) {
         Ok(c) => c.plan,
         Err(d) => panic!("compiles:\n{}", d.render(false)),
     }

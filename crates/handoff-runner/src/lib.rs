@@ -8,13 +8,11 @@
 //! - [`runner`]: the embeddable [`Runner`]: thread-safe, hot-reloaded, with per-rule metrics.
 //!
 //! ```
-//! use handoff_core::{compile_sources, SourceFile};
+//! use handoff_core::compile_text;
 //! use handoff_runner::batch::{run_batch, Input};
 //!
 //! let rule = "[[rule]]\nname = \"r\"\n[rule.map]\nid = { path = \"$.id\", required = true }\n";
-//! let plan = compile_sources(vec![SourceFile { name: "r.toml".into(), text: rule.into() }], None)
-//!     .unwrap()
-//!     .plan;
+//! let plan = compile_text("r.toml", rule).unwrap().plan;
 //! let input = Input::ndjson("stdin", &b"{\"id\": 1}\nnot json\n{\"x\": 2}\n"[..]);
 //! let (mut out, mut dead) = (Vec::new(), Vec::new());
 //! let summary = run_batch(&plan, vec![input], &mut out, Some(&mut dead)).unwrap();

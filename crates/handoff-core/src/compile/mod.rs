@@ -98,6 +98,18 @@ fn collect_toml(dir: &FsPath, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Compiles one rule file given as text (`name` is how diagnostics and errors name it; its
+/// templates and schemas are read beside it).
+pub fn compile_text(name: &str, text: impl Into<String>) -> Result<Compiled, Diagnostics> {
+    compile_sources(
+        vec![SourceFile {
+            name: name.into(),
+            text: text.into(),
+        }],
+        None,
+    )
+}
+
 /// Compiles rule files given as text. `root` is the folder templates and schemas are read from
 /// and that template includes cannot leave (the rule file's folder when `None`).
 pub fn compile_sources(

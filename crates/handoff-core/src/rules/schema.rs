@@ -80,18 +80,10 @@ pub(crate) fn output(_: &mut SchemaGenerator) -> Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{SourceFile, compile_sources};
+    use crate::compile_text;
 
     fn compiles(rule: &str) -> bool {
-        let text = format!("[[rule]]\nname = \"r\"\n{rule}");
-        compile_sources(
-            vec![SourceFile {
-                name: "r.toml".into(),
-                text,
-            }],
-            None,
-        )
-        .is_ok()
+        compile_text("r.toml", format!("[[rule]]\nname = \"r\"\n{rule}")).is_ok()
     }
 
     /// Every name the schema offers is one the compiler accepts, so an editor never suggests
