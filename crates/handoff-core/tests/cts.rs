@@ -105,15 +105,15 @@ fn check(case: &Case) -> Result<InRule, String> {
     let paths: Vec<String> = run.located.iter().map(|(_, p)| p.clone()).collect();
     if expected
         .iter()
-        .any(|(r, p)| **r == nodes && **r == located && **p == paths)
+        .any(|(r, p)| **r == nodes && **r == located && **p == paths && **r == run.projected)
     {
         return Ok(in_rule);
     }
     let evaluator = if run.fast { "fast" } else { "serde_json_path" };
     Err(format!(
-        "{evaluator} evaluator: nodes {nodes:?}, located {located:?} at {paths:?}; \
-         expected {:?}",
-        expected[0]
+        "{evaluator} evaluator: nodes {nodes:?}, located {located:?} at {paths:?}, \
+         through the projection {:?}; expected {:?}",
+        run.projected, expected[0]
     ))
 }
 

@@ -2,32 +2,44 @@
 //!
 //! Members and elements outside the projection are skipped by serde_json's `IgnoredAny`
 //! (a byte scan that builds nothing and does not recurse), so the cost of a payload grows with
-//! what the rules read, not with its size.
+//! what the rules read, not with its size. What is read becomes a [`Doc`]: member names are
+//! borrowed from the payload and objects are vectors, so nothing is hashed.
 
-use std::cell::Cell;
+use std::borrow::Cow;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 
+use super::doc::Doc;
 use crate::codes::Code;
 use crate::error::Error;
 use crate::plan::projection::Projection;
 
-/// A parsed payload: the projected value and the deepest nesting seen in it.
+/// A parsed payload: the projected tree, the deepest nesting seen in it, and the same tree as
+/// a `Value`, converted once when something needs it whole (a template, a schema, a filter).
 #[derive(Debug)]
-pub(crate) struct Parsed {
-    pub(crate) value: Value,
+pub(crate) struct Input<'de> {
+    pub(crate) doc: Doc<'de>,
     pub(crate) depth: usize,
+    value: OnceCell<Value>,
+}
+
+impl Input<'_> {
+    /// The projected payload as a `Value` (converted on first use).
+    pub(crate) fn value(&self) -> &Value {
+        self.value.get_or_init(|| self.doc.to_value())
+    }
 }
 
 /// Parses `bytes` (after a UTF-8 byte-order mark, if any) keeping only what `proj` reads.
-pub(crate) fn parse(
-    bytes: &[u8],
+pub(crate) fn parse<'de>(
+    bytes: &'de [u8],
     proj: &Projection,
     max_bytes: usize,
     max_depth: usize,
-) -> Result<Parsed, Error> {
+) -> Result<Input<'de>, Error> {
     if bytes.len() > max_bytes {
         return Err(Error::new(
             Code::PayloadTooLarge,
@@ -61,9 +73,10 @@ pub(crate) fn parse(
     .deserialize(&mut de)
     .and_then(|v| de.end().map(|()| v));
     match result {
-        Ok(value) => Ok(Parsed {
-            value,
+        Ok(doc) => Ok(Input {
+            doc,
             depth: state.seen.get(),
+            value: OnceCell::new(),
         }),
         Err(_) if state.too_deep.get() => Err(Error::new(
             Code::PayloadTooDeep,
@@ -92,7 +105,7 @@ impl State {
     }
 }
 
-/// Builds the value at one node of the projection; `proj.whole` builds everything below.
+/// Builds the node at one node of the projection; `proj.whole` builds everything below.
 #[derive(Clone, Copy)]
 struct Seed<'p, 's> {
     proj: &'p Projection,
@@ -101,49 +114,51 @@ struct Seed<'p, 's> {
 }
 
 impl<'de> DeserializeSeed<'de> for Seed<'_, '_> {
-    type Value = Value;
+    type Value = Doc<'de>;
 
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Doc<'de>, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Seed<'_, '_> {
-    type Value = Value;
+    type Value = Doc<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_bool<E>(self, v: bool) -> Result<Doc<'de>, E> {
+        Ok(Doc::Scalar(Value::Bool(v)))
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
+    fn visit_i64<E>(self, v: i64) -> Result<Doc<'de>, E> {
+        Ok(Doc::Scalar(Value::Number(v.into())))
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
+    fn visit_u64<E>(self, v: u64) -> Result<Doc<'de>, E> {
+        Ok(Doc::Scalar(Value::Number(v.into())))
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    fn visit_f64<E>(self, v: f64) -> Result<Doc<'de>, E> {
+        Ok(Doc::Scalar(
+            Number::from_f64(v).map_or(Value::Null, Value::Number),
+        ))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
+    fn visit_str<E>(self, v: &str) -> Result<Doc<'de>, E> {
+        Ok(Doc::Scalar(Value::String(v.to_owned())))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+    fn visit_string<E>(self, v: String) -> Result<Doc<'de>, E> {
+        Ok(Doc::Scalar(Value::String(v)))
     }
 
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E>(self) -> Result<Doc<'de>, E> {
+        Ok(Doc::Scalar(Value::Null))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Doc<'de>, A::Error> {
         let depth = self.depth + 1;
         self.state.enter(depth)?;
         let child = if self.proj.whole {
@@ -164,16 +179,16 @@ impl<'de> Visitor<'de> for Seed<'_, '_> {
             }
             None => while seq.next_element::<IgnoredAny>()?.is_some() {},
         }
-        Ok(Value::Array(out))
+        Ok(Doc::Array(out))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Doc<'de>, A::Error> {
         let depth = self.depth + 1;
         self.state.enter(depth)?;
         // A projected object gets at most the members the projection names: no regrowth.
         let mut out = match (self.proj.whole, &self.proj.any) {
-            (false, None) => Map::with_capacity(self.proj.fields.len()),
-            _ => Map::new(),
+            (false, None) => Vec::with_capacity(self.proj.fields.len()),
+            _ => Vec::new(),
         };
         while let Some(key) = map.next_key_seed(Key(self.proj))? {
             match key {
@@ -183,22 +198,32 @@ impl<'de> Visitor<'de> for Seed<'_, '_> {
                         depth,
                         state: self.state,
                     })?;
-                    out.insert(name, v);
+                    out.push((name, v));
                 }
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(Value::Object(out))
+        Ok(Doc::object(out))
     }
 }
 
 /// Reads a member name and decides whether its value is built (and with which projection).
 struct Key<'p>(&'p Projection);
 
+impl<'p> Key<'p> {
+    fn keep<'de>(&self, name: Cow<'de, str>) -> Option<(Cow<'de, str>, &'p Projection)> {
+        if self.0.whole {
+            return Some((name, self.0));
+        }
+        let proj = self.0.member(&name)?;
+        Some((name, proj))
+    }
+}
+
 impl<'de, 'p> DeserializeSeed<'de> for Key<'p> {
-    type Value = Option<(String, &'p Projection)>;
+    type Value = Option<(Cow<'de, str>, &'p Projection)>;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
@@ -206,17 +231,22 @@ impl<'de, 'p> DeserializeSeed<'de> for Key<'p> {
 }
 
 impl<'de, 'p> Visitor<'de> for Key<'p> {
-    type Value = Option<(String, &'p Projection)>;
+    type Value = Option<(Cow<'de, str>, &'p Projection)>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a member name")
     }
 
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(self.keep(Cow::Borrowed(v)))
+    }
+
     fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        if self.0.whole {
-            return Ok(Some((v.to_owned(), self.0)));
+        // A name with escapes: decoded into the parser's scratch space, so it is copied.
+        if self.0.whole || self.0.member(v).is_some() {
+            return Ok(self.keep(Cow::Owned(v.to_owned())));
         }
-        Ok(self.0.member(v).map(|p| (v.to_owned(), p)))
+        Ok(None)
     }
 }
 
@@ -231,7 +261,7 @@ mod tests {
         let text = br#"{"a":{"b":[1,{"z":2}],"c":"skip"},"list":[{"x":1,"y":2},{"y":3}],"noise":{"deep":[[[1]]]}}"#;
         let parsed = parse(text, &p, 1 << 20, 64).unwrap();
         assert_eq!(
-            parsed.value,
+            parsed.doc.to_value(),
             json!({"a": {"b": [1, {"z": 2}]}, "list": [{"x": 1}, {}]})
         );
     }
@@ -240,7 +270,10 @@ mod tests {
     fn whole_projection_equals_serde_json() {
         let text = br#"{"a":[1,2.5,"x",null,true,{"b":{}}],"dup":1,"dup":2}"#;
         let parsed = parse(text, &Projection::everything(), 1 << 20, 64).unwrap();
-        assert_eq!(parsed.value, serde_json::from_slice::<Value>(text).unwrap());
+        assert_eq!(
+            parsed.doc.to_value(),
+            serde_json::from_slice::<Value>(text).unwrap()
+        );
         assert_eq!(parsed.depth, 4);
     }
 
@@ -268,7 +301,10 @@ mod tests {
             Code::InvalidJson
         );
         assert_eq!(
-            parse(b"\xEF\xBB\xBF{}", &p, 100, 64).unwrap().value,
+            parse(b"\xEF\xBB\xBF{}", &p, 100, 64)
+                .unwrap()
+                .doc
+                .to_value(),
             json!({})
         );
     }
@@ -282,7 +318,10 @@ mod tests {
             "]".repeat(100_000)
         );
         assert_eq!(
-            parse(bomb.as_bytes(), &p, 1 << 20, 64).unwrap().value,
+            parse(bomb.as_bytes(), &p, 1 << 20, 64)
+                .unwrap()
+                .doc
+                .to_value(),
             json!({"a": 1})
         );
     }

@@ -1,6 +1,7 @@
 //! Execution: one payload through a plan. The hot path: no rule parsing, few allocations.
 
 pub(crate) mod cast;
+pub(crate) mod doc;
 pub(crate) mod input;
 pub(crate) mod jinja;
 
@@ -15,8 +16,10 @@ use crate::plan::dispatch::{Keyed, Step};
 use crate::plan::output::Filled;
 use crate::plan::path::{Nodes, Path};
 use crate::plan::{
-    Base, CmpOp, Cond, Mapping, NowFormat, Plan, Policy, Rule, Schema, Select, Source,
+    Base, Cast, CmpOp, Cond, Mapping, NowFormat, Plan, Policy, Rule, Schema, Select, Source,
 };
+use doc::Node;
+use input::Input;
 
 /// What a transform did with a payload that did not fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +111,7 @@ impl Plan {
             limits.payload_bytes,
             limits.payload_depth,
         )?;
-        let input = &parsed.value;
+        let input = &parsed;
         let (bytes, depth) = (payload.len(), parsed.depth);
         if let Some(i) = named {
             let rule = &self.rules[i];
@@ -141,7 +144,12 @@ impl Plan {
     }
 
     /// Whether the rule's `when` holds (a rule without one always applies).
-    fn applies(&self, rule: &Rule, input: &Value, context: Option<&Value>) -> Result<bool, Error> {
+    fn applies(
+        &self,
+        rule: &Rule,
+        input: &Input<'_>,
+        context: Option<&Value>,
+    ) -> Result<bool, Error> {
         match &rule.when {
             Some(c) => Frame::new(self, rule, input, context)
                 .holds(c)
@@ -151,14 +159,14 @@ impl Plan {
     }
 
     /// The rule of a keyed run whose constant equals the value its condition reads.
-    fn keyed(&self, k: &Keyed, input: &Value, context: Option<&Value>) -> Option<usize> {
+    fn keyed(&self, k: &Keyed, input: &Input<'_>, context: Option<&Value>) -> Option<usize> {
         let first = &self.rules[k.first];
         let Some(Cond::Cmp { base, path, .. }) = &first.when else {
             return None;
         };
         let frame = Frame::new(self, first, input, context);
-        match frame.single(*base, path.as_ref())?.get() {
-            Value::String(s) => k.index.get(s.as_str()).copied(),
+        match frame.single(*base, path.as_ref())?.get().scalar() {
+            Some(Value::String(s)) => k.index.get(s.as_str()).copied(),
             _ => None,
         }
     }
@@ -167,7 +175,7 @@ impl Plan {
     fn apply<'p>(
         &'p self,
         rule: &'p Rule,
-        input: &Value,
+        input: &Input<'_>,
         context: Option<&Value>,
         bytes: usize,
         depth: usize,
@@ -229,44 +237,95 @@ fn check_rule_limits(rule: &Rule, bytes: usize, depth: usize) -> Result<(), Erro
     Ok(())
 }
 
+/// A value on its way through a mapping: a node (of the payload, a constant, the context) or
+/// a value computed on the way.
+enum Item<'a> {
+    Node(Node<'a>),
+    Owned(Value),
+}
+
+impl<'a> Item<'a> {
+    fn borrowed(v: &'a Value) -> Self {
+        Item::Node(Node::Json(v))
+    }
+
+    fn node(&self) -> Node<'_> {
+        match self {
+            Item::Node(n) => *n,
+            Item::Owned(v) => Node::Json(v),
+        }
+    }
+
+    /// The item as a `Value`: borrowed, except for a projected container (converted).
+    fn into_cow(self) -> Cow<'a, Value> {
+        match self {
+            Item::Node(n) => n.value(),
+            Item::Owned(v) => Cow::Owned(v),
+        }
+    }
+
+    fn from_cow(v: Cow<'a, Value>) -> Self {
+        match v {
+            Cow::Borrowed(v) => Item::borrowed(v),
+            Cow::Owned(v) => Item::Owned(v),
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        self.node().scalar().is_some_and(Value::is_null)
+    }
+
+    fn into_owned<'b>(self) -> Item<'b> {
+        match self {
+            Item::Node(n) => Item::Owned(n.value().into_owned()),
+            Item::Owned(v) => Item::Owned(v),
+        }
+    }
+}
+
 /// A value on its way through a mapping.
 enum Val<'a> {
     Missing,
-    One(Cow<'a, Value>),
+    One(Item<'a>),
     /// The nodes a multi-node selection kept, not yet copied into an array.
-    Nodes(Vec<&'a Value>),
+    Nodes(Vec<Node<'a>>),
 }
 
 impl Val<'_> {
     fn into_owned<'b>(self) -> Val<'b> {
         match self {
             Val::Missing => Val::Missing,
-            Val::One(v) => Val::One(Cow::Owned(v.into_owned())),
-            Val::Nodes(n) => Val::One(Cow::Owned(Value::Array(n.into_iter().cloned().collect()))),
+            Val::One(v) => Val::One(v.into_owned()),
+            Val::Nodes(n) => Val::One(Item::Owned(array(n))),
         }
     }
+}
+
+/// The nodes as one array value.
+fn array(nodes: Vec<Node<'_>>) -> Value {
+    Value::Array(nodes.into_iter().map(|n| n.value().into_owned()).collect())
 }
 
 /// Why a mapping has no value; turned into an [`Error`] only when the policy says fail, so a
 /// problem that a fallback handles allocates nothing.
 enum Problem<'a> {
     Missing,
-    Null(Cow<'a, Value>),
-    Cast(&'static str, Cow<'a, Value>),
+    Null(Item<'a>),
+    Cast(&'static str, Item<'a>),
     Other(Error),
 }
 
-/// A binding's or the input's value: borrowed for the whole call, or only from the frame.
+/// A binding's or the input's node: borrowed for the whole call, or only from the frame.
 enum BaseRef<'a, 'f> {
-    Long(&'a Value),
+    Long(Node<'a>),
     Short(&'f Value),
 }
 
-impl<'f> BaseRef<'_, 'f> {
-    fn get(&self) -> &Value {
+impl BaseRef<'_, '_> {
+    fn get(&self) -> Node<'_> {
         match self {
-            BaseRef::Long(v) => v,
-            BaseRef::Short(v) => v,
+            BaseRef::Long(v) => *v,
+            BaseRef::Short(v) => Node::Json(v),
         }
     }
 }
@@ -275,13 +334,18 @@ impl<'f> BaseRef<'_, 'f> {
 pub(crate) struct Frame<'a> {
     pub(crate) plan: &'a Plan,
     rule: &'a Rule,
-    pub(crate) input: &'a Value,
-    pub(crate) context: Option<&'a Value>,
-    pub(crate) bindings: Vec<Option<Cow<'a, Value>>>,
+    input: &'a Input<'a>,
+    context: Option<&'a Value>,
+    bindings: Vec<Option<Item<'a>>>,
 }
 
 impl<'a> Frame<'a> {
-    fn new(plan: &'a Plan, rule: &'a Rule, input: &'a Value, context: Option<&'a Value>) -> Self {
+    fn new(
+        plan: &'a Plan,
+        rule: &'a Rule,
+        input: &'a Input<'a>,
+        context: Option<&'a Value>,
+    ) -> Self {
         Frame {
             plan,
             rule,
@@ -296,7 +360,7 @@ impl<'a> Frame<'a> {
     fn run(mut self, out: &mut Vec<u8>) -> Result<Option<usize>, Error> {
         let rule = self.rule;
         if let Some(schema) = &rule.input_schema {
-            validate(schema, self.input, Code::InputSchema)?;
+            validate(schema, self.input.value(), Code::InputSchema)?;
         }
         self.bindings.reserve(rule.lets.len());
         for b in &rule.lets {
@@ -319,7 +383,7 @@ impl<'a> Frame<'a> {
             let mut slot = None;
             for m in &t.alternatives {
                 if let Some(v) = self.mapping(m).map_err(|e| e.with_target(&t.name))? {
-                    slot = v;
+                    slot = v.map(Item::into_cow);
                     break;
                 }
             }
@@ -328,7 +392,7 @@ impl<'a> Frame<'a> {
         let start = out.len();
         let written = if rule.passthrough || rule.output_schema.is_some() {
             let value = if rule.passthrough {
-                let mut value = self.input.clone();
+                let mut value = self.input.value().clone();
                 rule.output.merge_into(&mut value, &slots);
                 value
             } else {
@@ -354,7 +418,7 @@ impl<'a> Frame<'a> {
     }
 
     /// One mapping: `None` when its condition does not hold, `Some(None)` when it skips.
-    fn mapping(&self, m: &'a Mapping) -> Result<Option<Option<Cow<'a, Value>>>, Error> {
+    fn mapping(&self, m: &'a Mapping) -> Result<Option<Option<Item<'a>>>, Error> {
         if let Some(c) = &m.when {
             if !self.holds(c)? {
                 return Ok(None);
@@ -363,9 +427,10 @@ impl<'a> Frame<'a> {
         let problem = match self.value(m) {
             Ok(Val::Missing) => Problem::Missing,
             Ok(Val::One(v)) if v.is_null() => Problem::Null(v),
-            Ok(Val::One(v)) => match cast::cast(v, m.cast, m.strict, &m.vocab) {
-                Ok(v) => return Ok(Some(Some(v))),
-                Err((reason, v)) => Problem::Cast(reason, v),
+            Ok(Val::One(v)) if m.cast == Cast::Keep => return Ok(Some(Some(v))),
+            Ok(Val::One(v)) => match cast::cast(v.into_cow(), m.cast, m.strict, &m.vocab) {
+                Ok(v) => return Ok(Some(Some(Item::from_cow(v)))),
+                Err((reason, v)) => Problem::Cast(reason, Item::from_cow(v)),
             },
             Ok(Val::Nodes(_)) => unreachable!("value() materializes node lists"),
             Err(e) => Problem::Other(e),
@@ -377,9 +442,9 @@ impl<'a> Frame<'a> {
             Problem::Cast(..) | Problem::Other(_) => m.on_error,
         };
         Ok(Some(match policy {
-            Policy::Fallback => m.fallback.as_ref().map(Cow::Borrowed),
+            Policy::Fallback => m.fallback.as_ref().map(Item::borrowed),
             Policy::Skip => None,
-            Policy::Null => Some(Cow::Owned(Value::Null)),
+            Policy::Null => Some(Item::Owned(Value::Null)),
             Policy::Fail => return Err(self.failure(m, problem)),
         }))
     }
@@ -400,7 +465,11 @@ impl<'a> Frame<'a> {
             Problem::Cast(reason, v) => (
                 Error::new(
                     Code::CastFailed,
-                    format!("cannot cast {} to {}: {reason}", preview(&v), m.cast.name()),
+                    format!(
+                        "cannot cast {} to {}: {reason}",
+                        preview(&v.node().value()),
+                        m.cast.name()
+                    ),
                 ),
                 Some(v),
             ),
@@ -422,103 +491,122 @@ impl<'a> Frame<'a> {
     /// The normalized path of the node whose value `failed`, among the nodes `path` selects,
     /// found by pointer. A value that is not one node (a `to_object`, `lookup` or
     /// `select = "all"` result) has none.
-    fn node(&self, m: &Mapping, base: Base, path: &Path, failed: Cow<'_, Value>) -> Option<String> {
+    fn node(&self, m: &Mapping, base: Base, path: &Path, failed: Item<'_>) -> Option<String> {
         if m.to_object.is_some() || m.lookup.is_some() {
             return None;
         }
-        let root = self.base(base)?;
+        let root = self.root(base, path)?;
         let root = root.get();
-        let node: &Value = match failed {
-            Cow::Borrowed(v) => v,
+        let again;
+        let node = match &failed {
+            Item::Node(n) => *n,
             // Cloned out of a binding the frame owns (see `value`): select the node again.
-            Cow::Owned(_) => match select(path.query(root), &m.select).ok()? {
-                Val::One(Cow::Borrowed(v)) => v,
-                _ => return None,
-            },
+            Item::Owned(_) => {
+                again = select(path.query(root), &m.select).ok()?;
+                match &again {
+                    Val::One(Item::Node(n)) => *n,
+                    _ => return None,
+                }
+            }
         };
         path.query_located(root)
             .into_iter()
-            .find(|n| std::ptr::eq(n.value, node))
+            .find(|n| n.value.same(node))
             .map(|n| n.location.to_string())
     }
 
     /// The source of a mapping, selected and run through its steps, before policy and cast.
     fn value(&self, m: &'a Mapping) -> Result<Val<'a>, Error> {
         let mut v = match &m.source {
-            Source::Path(base, path) => match self.base(*base) {
+            Source::Path(base, path) => match self.root(*base, path) {
                 None => select(None, &m.select)?,
                 Some(BaseRef::Long(root)) => select(path.query(root), &m.select)?,
-                Some(BaseRef::Short(root)) => select(path.query(root), &m.select)?.into_owned(),
+                Some(BaseRef::Short(root)) => {
+                    select(path.query(Node::Json(root)), &m.select)?.into_owned()
+                }
             },
             Source::Base(base) => match self.base(*base) {
                 None => Val::Missing,
-                Some(BaseRef::Long(v)) => Val::One(Cow::Borrowed(v)),
-                Some(BaseRef::Short(v)) => Val::One(Cow::Owned(v.clone())),
+                Some(BaseRef::Long(v)) => Val::One(Item::Node(v)),
+                Some(BaseRef::Short(v)) => Val::One(Item::Owned(v.clone())),
             },
-            Source::Value(v) => Val::One(Cow::Borrowed(v)),
+            Source::Value(v) => Val::One(Item::borrowed(v)),
             Source::Expr(j) => {
-                jinja::eval(self, j)?.map_or(Val::Missing, |v| Val::One(Cow::Owned(v)))
+                jinja::eval(self, j)?.map_or(Val::Missing, |v| Val::One(Item::Owned(v)))
             }
-            Source::Template(j) => Val::One(Cow::Owned(jinja::render(self, j)?)),
-            Source::Now(format) => Val::One(Cow::Owned(now(*format))),
+            Source::Template(j) => Val::One(Item::Owned(jinja::render(self, j)?)),
+            Source::Now(format) => Val::One(Item::Owned(now(*format))),
         };
         if let Some(to) = &m.to_object {
             v = match v {
                 Val::Missing => Val::Missing,
-                Val::Nodes(nodes) => Val::One(Cow::Owned(to_object(to, nodes.iter().copied()))),
-                Val::One(v) => match v.as_ref() {
-                    Value::Array(items) => Val::One(Cow::Owned(to_object(to, items.iter()))),
-                    other => {
+                Val::Nodes(nodes) => Val::One(Item::Owned(to_object(to, &nodes))),
+                Val::One(v) => {
+                    let node = v.node();
+                    if !node.is_array() {
                         return Err(Error::new(
                             Code::StepFailed,
                             format!(
                                 "to_object needs an array of objects, got {}",
-                                cast::kind(other)
+                                cast::kind(&node.value())
                             ),
                         ));
                     }
-                },
+                    let mut items = Vec::new();
+                    node.each_child(|n, _| items.push(n));
+                    Val::One(Item::Owned(to_object(to, &items)))
+                }
             };
         }
         if let Some(t) = m.lookup {
             let table = &self.plan.tables[t];
             let hit = match &v {
-                Val::One(key) => match key.as_ref() {
-                    Value::String(s) => table.entries.get(s.as_str()),
-                    Value::Number(_) | Value::Bool(_) => table.entries.get(&key.to_string()),
+                Val::One(key) => match key.node().scalar() {
+                    Some(Value::String(s)) => table.entries.get(s.as_str()),
+                    Some(k @ (Value::Number(_) | Value::Bool(_))) => {
+                        table.entries.get(&k.to_string())
+                    }
                     _ => None,
                 },
                 _ => None,
             };
             v = match hit.or(table.default.as_ref()) {
-                Some(entry) => Val::One(Cow::Borrowed(entry)),
+                Some(entry) => Val::One(Item::borrowed(entry)),
                 None => Val::Missing,
             };
         }
         Ok(match v {
-            Val::Nodes(n) => Val::One(Cow::Owned(Value::Array(n.into_iter().cloned().collect()))),
+            Val::Nodes(n) => Val::One(Item::Owned(array(n))),
             v => v,
         })
     }
 
     fn base(&self, base: Base) -> Option<BaseRef<'a, '_>> {
         match base {
-            Base::Input => Some(BaseRef::Long(self.input)),
-            Base::Context => self.context.map(BaseRef::Long),
+            Base::Input => Some(BaseRef::Long(Node::Doc(&self.input.doc))),
+            Base::Context => self.context.map(|c| BaseRef::Long(Node::Json(c))),
             Base::Binding(i) => match self.bindings.get(i)?.as_ref()? {
-                Cow::Borrowed(v) => Some(BaseRef::Long(v)),
-                Cow::Owned(v) => Some(BaseRef::Short(v)),
+                Item::Node(n) => Some(BaseRef::Long(*n)),
+                Item::Owned(v) => Some(BaseRef::Short(v)),
             },
         }
     }
 
-    /// The value a binding, the context or the input has for a template (`None`: undefined).
-    pub(crate) fn base_value(&self, base: Base) -> Option<&Value> {
+    /// Where `path` starts: the base, except that a path serde_json_path evaluates reads the
+    /// input through its converted copy, made once per payload.
+    fn root(&self, base: Base, path: &Path) -> Option<BaseRef<'a, '_>> {
         match base {
-            Base::Input => Some(self.input),
-            Base::Context => self.context,
-            Base::Binding(i) => self.bindings.get(i)?.as_deref(),
+            Base::Input if path.is_general() => Some(BaseRef::Long(Node::Json(self.input.value()))),
+            _ => self.base(base),
         }
+    }
+
+    /// The value a binding, the context or the input has for a template (`None`: undefined).
+    pub(crate) fn base_value(&self, base: Base) -> Option<Node<'_>> {
+        Some(match self.base(base)? {
+            BaseRef::Long(n) => n,
+            BaseRef::Short(v) => Node::Json(v),
+        })
     }
 
     /// Whether a condition holds.
@@ -531,17 +619,22 @@ impl<'a> Frame<'a> {
                 value,
             } => {
                 let got = self.single(*base, path.as_ref());
-                compare(got.as_ref().map(BaseRef::get), *op, value)
+                let got = got.as_ref().map(|g| g.get().value());
+                compare(got.as_deref(), *op, value)
             }
             Cond::In { base, path, values } => match self.single(*base, path.as_ref()) {
-                Some(got) => values.iter().any(|v| json_eq(got.get(), v)),
+                Some(got) => {
+                    let got = got.get().value();
+                    values.iter().any(|v| json_eq(&got, v))
+                }
                 None => false,
             },
             Cond::Exists { base, path, want } => {
-                let found = match (self.base(*base), path) {
-                    (None, _) => false,
-                    (Some(_), None) => true,
-                    (Some(root), Some(p)) => p.query(root.get()).is_some(),
+                let found = match path {
+                    None => self.base(*base).is_some(),
+                    Some(p) => self
+                        .root(*base, p)
+                        .is_some_and(|root| p.query(root.get()).is_some()),
                 };
                 found == *want
             }
@@ -566,18 +659,22 @@ impl<'a> Frame<'a> {
         })
     }
 
-    /// The one node a singular path selects (compile time checked that it is singular).
+    /// The one node a singular path selects (compile time checked that it is singular, so
+    /// the fast evaluator runs it and never gives owned nodes).
     fn single(&self, base: Base, path: Option<&Path>) -> Option<BaseRef<'a, '_>> {
-        let root = self.base(base)?;
-        let Some(path) = path else { return Some(root) };
-        match root {
+        let Some(path) = path else {
+            return self.base(base);
+        };
+        match self.root(base, path)? {
             BaseRef::Long(v) => match path.query(v)? {
                 Nodes::One(n) => Some(BaseRef::Long(n)),
-                Nodes::Many(n) => n.first().map(|n| BaseRef::Long(n)),
+                Nodes::Many(n) => n.first().map(|n| BaseRef::Long(*n)),
+                Nodes::Owned(_) => None,
             },
-            BaseRef::Short(v) => match path.query(v)? {
-                Nodes::One(n) => Some(BaseRef::Short(n)),
-                Nodes::Many(n) => n.first().map(|n| BaseRef::Short(n)),
+            BaseRef::Short(v) => match path.query(Node::Json(v))? {
+                Nodes::One(n) => n.as_json().map(BaseRef::Short),
+                Nodes::Many(n) => n.first().and_then(|n| n.as_json()).map(BaseRef::Short),
+                Nodes::Owned(_) => None,
             },
         }
     }
@@ -613,58 +710,73 @@ fn select<'x>(nodes: Option<Nodes<'x>>, sel: &Select) -> Result<Val<'x>, Error> 
             Val::Missing
         });
     };
-    let list = nodes.as_slice();
+    let len = nodes.len();
     Ok(match sel {
-        Select::One if list.len() == 1 => Val::One(Cow::Borrowed(list[0])),
+        Select::One if len == 1 => Val::One(take(nodes, 0)),
         Select::One => {
             return Err(Error::new(
                 Code::Cardinality,
-                format!(
-                    "the path selected {} nodes where one was expected",
-                    list.len()
-                ),
+                format!("the path selected {len} nodes where one was expected"),
             ));
         }
-        Select::First => Val::One(Cow::Borrowed(list[0])),
-        Select::Last => Val::One(Cow::Borrowed(list[list.len() - 1])),
+        Select::First => Val::One(take(nodes, 0)),
+        Select::Last => Val::One(take(nodes, len - 1)),
         Select::All => match nodes {
             Nodes::One(v) => Val::Nodes(vec![v]),
             Nodes::Many(v) => Val::Nodes(v),
+            Nodes::Owned(v) => Val::One(Item::Owned(Value::Array(v))),
         },
-        Select::MaxBy(field) => best(list, field, |a, b| a > b),
-        Select::MinBy(field) => best(list, field, |a, b| a < b),
+        Select::MaxBy(field) => best(nodes, field, |a, b| a > b),
+        Select::MinBy(field) => best(nodes, field, |a, b| a < b),
     })
+}
+
+/// The node at `i` of a non-empty selection.
+fn take(nodes: Nodes<'_>, i: usize) -> Item<'_> {
+    match nodes {
+        Nodes::One(n) => Item::Node(n),
+        Nodes::Many(n) => Item::Node(n[i]),
+        Nodes::Owned(mut v) => Item::Owned(v.swap_remove(i)),
+    }
 }
 
 /// The node whose numeric member `field` wins `better` (the first on a tie); nodes without a
 /// numeric `field` are passed over.
-fn best<'x>(list: &[&'x Value], field: &str, better: impl Fn(f64, f64) -> bool) -> Val<'x> {
-    let mut top: Option<(&'x Value, f64)> = None;
-    for node in list {
-        if let Some(score) = node.get(field).and_then(Value::as_f64) {
+fn best<'x>(nodes: Nodes<'x>, field: &str, better: impl Fn(f64, f64) -> bool) -> Val<'x> {
+    let mut top: Option<(usize, f64)> = None;
+    for i in 0..nodes.len() {
+        let score = nodes
+            .get(i)
+            .member(field)
+            .and_then(|(n, _)| n.scalar())
+            .and_then(Value::as_f64);
+        if let Some(score) = score {
             if top.is_none_or(|(_, s)| better(score, s)) {
-                top = Some((node, score));
+                top = Some((i, score));
             }
         }
     }
-    top.map_or(Val::Missing, |(n, _)| Val::One(Cow::Borrowed(n)))
+    top.map_or(Val::Missing, |(i, _)| Val::One(take(nodes, i)))
 }
 
 /// Entries -> object: the key must be a non-empty string, the value present and not null (and
 /// not `""` with `skip_empty`); the last entry of a key wins.
-fn to_object<'x>(to: &crate::plan::ToObject, items: impl Iterator<Item = &'x Value>) -> Value {
+fn to_object(to: &crate::plan::ToObject, items: &[Node<'_>]) -> Value {
     let mut map = Map::new();
     for item in items {
-        let Some(Value::String(key)) = item.get(&to.key) else {
+        let Some(Value::String(key)) = item.member(&to.key).and_then(|(n, _)| n.scalar()) else {
             continue;
         };
-        let value = match item.get(&to.value) {
-            None | Some(Value::Null) => continue,
-            Some(Value::String(s)) if to.skip_empty && s.is_empty() => continue,
-            Some(v) => v,
+        let Some((value, _)) = item.member(&to.value) else {
+            continue;
         };
+        match value.scalar() {
+            Some(Value::Null) => continue,
+            Some(Value::String(s)) if to.skip_empty && s.is_empty() => continue,
+            _ => {}
+        }
         if !key.is_empty() {
-            map.insert(key.clone(), value.clone());
+            map.insert(key.clone(), value.value().into_owned());
         }
     }
     Value::Object(map)
@@ -778,9 +890,10 @@ mod tests {
         let a = json!({"c": 0.9, "n": "a"});
         let b = json!({"c": 0.9, "n": "b"});
         let c = json!({"c": "0.99"});
-        let Val::One(top) = best(&[&c, &a, &b], "c", |x, y| x > y) else {
+        let nodes = Nodes::Many(vec![Node::Json(&c), Node::Json(&a), Node::Json(&b)]);
+        let Val::One(top) = best(nodes, "c", |x, y| x > y) else {
             panic!("no top")
         };
-        assert_eq!(top.as_ref(), &a);
+        assert!(top.node().same(Node::Json(&a)));
     }
 }

@@ -5,8 +5,9 @@
 
 use std::fmt::{self, Write};
 
-use serde_json::Value;
 use serde_json_path::{NormalizedPath, PathElement};
+
+use crate::exec::doc::Node;
 
 /// One step of a [`Location`]: a member name or a (non-negative) array index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +61,7 @@ impl fmt::Display for Location<'_> {
 /// A node a path selected, and where it is.
 #[derive(Debug, Clone)]
 pub(crate) struct Located<'a> {
-    pub(crate) value: &'a Value,
+    pub(crate) value: Node<'a>,
     pub(crate) location: Location<'a>,
 }
 

@@ -13,6 +13,7 @@ use serde_json::Value;
 use serde_json_path::JsonPath;
 
 use super::location::{Element, Located, Location};
+use crate::exec::doc::Node;
 
 mod precheck;
 mod regex;
@@ -43,47 +44,20 @@ enum Step {
     Wildcard,
 }
 
-/// Objects up to this many members are searched by comparing names, which is cheaper than
-/// hashing the name (serde_json's map hashes with SipHash).
-const LINEAR_LOOKUP: usize = 8;
-
 impl Step {
     /// The child of `v` this step selects, and its location element (not for wildcards).
-    fn apply<'a>(&self, v: &'a Value) -> Option<(&'a Value, Element<'a>)> {
-        match (self, v) {
-            (Step::Name(n), Value::Object(m)) if m.len() <= LINEAR_LOOKUP => {
-                let (k, v) = m.iter().find(|(k, _)| k.as_str() == n.as_str())?;
-                Some((v, Element::Name(k)))
-            }
-            (Step::Name(n), Value::Object(m)) => {
-                let (k, v) = m.get_key_value(n.as_str())?;
-                Some((v, Element::Name(k)))
-            }
-            (Step::Index(i), Value::Array(a)) => {
-                let idx = if *i < 0 {
-                    a.len()
-                        .checked_sub(usize::try_from(i.unsigned_abs()).ok()?)?
-                } else {
-                    usize::try_from(*i).ok()?
-                };
-                Some((a.get(idx)?, Element::Index(idx)))
-            }
-            _ => None,
+    fn apply<'a>(&self, v: Node<'a>) -> Option<(Node<'a>, Element<'a>)> {
+        match self {
+            Step::Name(n) => v.member(n).map(|(v, k)| (v, Element::Name(k))),
+            Step::Index(i) => v.element(*i).map(|(v, i)| (v, Element::Index(i))),
+            Step::Wildcard => None,
         }
     }
 
     /// Every node this step selects from `v`, with its location element, in order.
-    fn each<'a>(&self, v: &'a Value, mut f: impl FnMut(&'a Value, Element<'a>)) {
-        match (self, v) {
-            (Step::Wildcard, Value::Object(m)) => {
-                m.iter().for_each(|(k, v)| f(v, Element::Name(k)))
-            }
-            (Step::Wildcard, Value::Array(a)) => {
-                a.iter()
-                    .enumerate()
-                    .for_each(|(i, v)| f(v, Element::Index(i)));
-            }
-            (Step::Wildcard, _) => {}
+    fn each<'a>(&self, v: Node<'a>, mut f: impl FnMut(Node<'a>, Element<'a>)) {
+        match self {
+            Step::Wildcard => v.each_child(f),
             _ => {
                 if let Some((v, e)) = self.apply(v) {
                     f(v, e);
@@ -126,15 +100,29 @@ pub(crate) struct PathError {
 /// The nodes a path selected.
 #[derive(Debug)]
 pub(crate) enum Nodes<'a> {
-    One(&'a Value),
-    Many(Vec<&'a Value>),
+    One(Node<'a>),
+    Many(Vec<Node<'a>>),
+    /// What serde_json_path selected in a projected container, converted for it (see
+    /// [`Path::query`]).
+    Owned(Vec<Value>),
 }
 
 impl<'a> Nodes<'a> {
-    pub(crate) fn as_slice(&self) -> &[&'a Value] {
+    /// The number of nodes.
+    pub(crate) fn len(&self) -> usize {
         match self {
-            Nodes::One(v) => std::slice::from_ref(v),
-            Nodes::Many(v) => v,
+            Nodes::One(_) => 1,
+            Nodes::Many(v) => v.len(),
+            Nodes::Owned(v) => v.len(),
+        }
+    }
+
+    /// The node at `i` (`i < len()`).
+    pub(crate) fn get(&self, i: usize) -> Node<'_> {
+        match self {
+            Nodes::One(v) => *v,
+            Nodes::Many(v) => v[i],
+            Nodes::Owned(v) => Node::Json(&v[i]),
         }
     }
 }
@@ -197,8 +185,17 @@ impl Path {
         self.segments.len()
     }
 
-    /// The nodes the path selects in `root`; `None` when it selects none.
-    pub(crate) fn query<'a>(&self, root: &'a Value) -> Option<Nodes<'a>> {
+    /// Whether serde_json_path evaluates this path, which needs a `Value` to run on: a
+    /// projected container is converted first (see [`Path::query`]).
+    pub(crate) fn is_general(&self) -> bool {
+        matches!(self.kind, Kind::General(_))
+    }
+
+    /// The nodes the path selects in `root`; `None` when it selects none. A path that needs
+    /// serde_json_path, run on a projected container, runs on a converted copy and gives owned
+    /// nodes ([`Nodes::Owned`]); the caller avoids that for the input as a whole, whose
+    /// converted copy it keeps.
+    pub(crate) fn query<'a>(&self, root: Node<'a>) -> Option<Nodes<'a>> {
         match &self.kind {
             Kind::Simple(steps) => {
                 let mut v = root;
@@ -213,26 +210,46 @@ impl Path {
                 for step in steps {
                     next.clear();
                     for v in &nodes {
-                        step.each(v, |v, _| next.push(v));
+                        step.each(*v, |v, _| next.push(v));
                     }
                     std::mem::swap(&mut nodes, &mut next);
                 }
                 (!nodes.is_empty()).then_some(Nodes::Many(nodes))
             }
             Kind::General(p) => {
-                let nodes = p.query(root).all();
-                if nodes.is_empty() {
-                    None
-                } else {
-                    Some(Nodes::Many(nodes))
-                }
+                let nodes = match root.as_json() {
+                    Some(v) => Nodes::Many(p.query(v).all().into_iter().map(Node::Json).collect()),
+                    None => {
+                        let v = root.value();
+                        Nodes::Owned(p.query(&v).all().into_iter().cloned().collect())
+                    }
+                };
+                (nodes.len() > 0).then_some(nodes)
             }
         }
     }
 
+    /// The nodes the path selects in a `Value`.
+    pub(crate) fn query_values<'a>(&self, root: &'a Value) -> Vec<&'a Value> {
+        match self.query(Node::Json(root)) {
+            Some(Nodes::One(n)) => n.as_json().into_iter().collect(),
+            Some(Nodes::Many(n)) => n.into_iter().filter_map(Node::as_json).collect(),
+            Some(Nodes::Owned(_)) | None => Vec::new(),
+        }
+    }
+
+    /// The nodes the path selects in a `Value`, each with its normalized path.
+    pub(crate) fn located_values<'a>(&self, root: &'a Value) -> Vec<(&'a Value, String)> {
+        self.query_located(Node::Json(root))
+            .into_iter()
+            .filter_map(|n| Some((n.value.as_json()?, n.location.to_string())))
+            .collect()
+    }
+
     /// The nodes the path selects in `root`, in the order of [`Path::query`], each with its
-    /// location. Slower than `query`: meant for naming a failing node in an error.
-    pub(crate) fn query_located<'a>(&self, root: &'a Value) -> Vec<Located<'a>> {
+    /// location. Slower than `query`: meant for naming a failing node in an error. A path that
+    /// needs serde_json_path locates nothing in a projected container.
+    pub(crate) fn query_located<'a>(&self, root: Node<'a>) -> Vec<Located<'a>> {
         match &self.kind {
             Kind::Simple(steps) => {
                 let mut v = root;
@@ -254,7 +271,7 @@ impl Path {
                 for step in steps {
                     let mut next = Vec::new();
                     for (v, at) in &nodes {
-                        step.each(v, |v, e| {
+                        step.each(*v, |v, e| {
                             let mut at = at.clone();
                             at.push(e);
                             next.push((v, at));
@@ -270,15 +287,18 @@ impl Path {
                     })
                     .collect()
             }
-            Kind::General(p) => p
-                .query_located(root)
-                .all()
-                .into_iter()
-                .map(|n| Located {
-                    value: n.node(),
-                    location: Location::from(n.location()),
-                })
-                .collect(),
+            Kind::General(p) => match root.as_json() {
+                Some(root) => p
+                    .query_located(root)
+                    .all()
+                    .into_iter()
+                    .map(|n| Located {
+                        value: Node::Json(n.node()),
+                        location: Location::from(n.location()),
+                    })
+                    .collect(),
+                None => Vec::new(),
+            },
         }
     }
 }
@@ -301,6 +321,9 @@ pub struct ConformanceRun<'a> {
     pub nodes: Vec<&'a Value>,
     /// The located nodes: each value with its normalized path.
     pub located: Vec<(&'a Value, String)>,
+    /// The nodes selected when the document is parsed through the path's projection into the
+    /// projected tree, as `exec` reads a payload.
+    pub projected: Vec<Value>,
 }
 
 /// Compiles `text` as a rule's `path` is compiled (without the rule's `path_depth` limit and the
@@ -313,17 +336,23 @@ pub fn conformance_run<'a>(text: &str, root: &'a Value) -> Result<ConformanceRun
         let code = if e.too_complex { "E203" } else { "E200" };
         format!("{code} at byte {}: {}", e.offset, e.message)
     })?;
-    Ok(ConformanceRun {
-        fast: !matches!(path.kind, Kind::General(_)),
-        nodes: path
-            .query(root)
-            .map(|n| n.as_slice().to_vec())
-            .unwrap_or_default(),
-        located: path
-            .query_located(root)
-            .into_iter()
-            .map(|n| (n.value, n.location.to_string()))
+    let mut projection = super::projection::Projection::default();
+    projection.add_path(&path.segments);
+    projection.finish();
+    let text = root.to_string();
+    let input = crate::exec::input::parse(text.as_bytes(), &projection, usize::MAX, 1024)
+        .map_err(|e| format!("the document does not parse: {e}"))?;
+    let projected = match path.query(Node::Doc(&input.doc)) {
+        Some(nodes) => (0..nodes.len())
+            .map(|i| nodes.get(i).value().into_owned())
             .collect(),
+        None => Vec::new(),
+    };
+    Ok(ConformanceRun {
+        fast: !path.is_general(),
+        nodes: path.query_values(root),
+        located: path.located_values(root),
+        projected,
     })
 }
 
@@ -603,10 +632,7 @@ mod tests {
         ] {
             let ours = Path::compile(p).unwrap();
             assert!(ours.is_singular(), "{p}");
-            let got: Vec<&Value> = ours
-                .query(&v)
-                .map(|n| n.as_slice().to_vec())
-                .unwrap_or_default();
+            let got = ours.query_values(&v);
             assert_eq!(got, JsonPath::parse(p).unwrap().query(&v).all(), "{p}");
         }
     }
@@ -616,20 +642,14 @@ mod tests {
         let v = json!({"a": {"b": [1, 2, {"it's": "x"}]}});
         let at = |p: &str| -> Vec<(Value, String)> {
             let path = Path::compile(p).unwrap();
-            let located = path.query_located(&v);
-            let plain: Vec<&Value> = path
-                .query(&v)
-                .map(|n| n.as_slice().to_vec())
-                .unwrap_or_default();
+            let located = path.located_values(&v);
+            let plain = path.query_values(&v);
             assert_eq!(
                 plain,
-                located.iter().map(|n| n.value).collect::<Vec<_>>(),
+                located.iter().map(|n| n.0).collect::<Vec<_>>(),
                 "{p}"
             );
-            located
-                .into_iter()
-                .map(|n| (n.value.clone(), n.location.to_string()))
-                .collect()
+            located.into_iter().map(|(v, p)| (v.clone(), p)).collect()
         };
         assert_eq!(
             at("$.a.b[-1]"),
@@ -697,19 +717,19 @@ mod tests {
             steps in prop::collection::vec((name(), prop::option::of(0usize..4)), 0..5)
         ) {
             let doc = along(&steps);
-            let located = Path::compile("$..*").unwrap().query_located(&doc);
-            let leaf = located.iter().find(|n| n.value == "leaf");
+            let located = Path::compile("$..*").unwrap().located_values(&doc);
+            let leaf = located.iter().find(|n| n.0 == "leaf");
             let expected = if steps.is_empty() {
                 "$".to_owned()
             } else {
-                leaf.expect("the leaf is a descendant").location.to_string()
+                leaf.expect("the leaf is a descendant").1.clone()
             };
             let path = Path::compile(&expected).unwrap();
             prop_assert!(path.is_singular());
-            let again = path.query_located(&doc);
+            let again = path.located_values(&doc);
             prop_assert_eq!(again.len(), 1);
-            prop_assert_eq!(again[0].value, &json!("leaf"));
-            prop_assert_eq!(again[0].location.to_string(), expected.clone());
+            prop_assert_eq!(again[0].0, &json!("leaf"));
+            prop_assert_eq!(again[0].1.clone(), expected.clone());
             let theirs = JsonPath::parse(&expected).unwrap().query_located(&doc).all();
             prop_assert_eq!(theirs.len(), 1);
             prop_assert_eq!(Location::from(theirs[0].location()).to_string(), expected);
@@ -737,9 +757,9 @@ mod tests {
             prop_assert_eq!(ours.is_singular(), !steps.contains(&Step::Wildcard));
             prop_assert!(!matches!(ours.kind, Kind::General(_)));
             let theirs = JsonPath::parse(&text).unwrap();
-            let nodes: Vec<&Value> = ours.query(&doc).map(|n| n.as_slice().to_vec()).unwrap_or_default();
+            let nodes = ours.query_values(&doc);
             prop_assert_eq!(&nodes, &theirs.query(&doc).all());
-            let located: Vec<(&Value, String)> = ours.query_located(&doc).into_iter().map(|n| (n.value, n.location.to_string())).collect();
+            let located = ours.located_values(&doc);
             let expected: Vec<(&Value, String)> = theirs.query_located(&doc).all().into_iter().map(|n| (n.node(), Location::from(n.location()).to_string())).collect();
             prop_assert_eq!(located, expected);
         }

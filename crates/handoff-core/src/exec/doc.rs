@@ -1,0 +1,301 @@
+//! The projected payload as a tree of its own: names borrowed from the payload, members in a
+//! vector (no hashing), and one node type over it and `serde_json::Value` for the evaluator.
+//!
+//! Scalars are kept as `serde_json::Value`, so a selected leaf is a `&Value` like any constant;
+//! only objects and arrays differ. Those are converted to a `Value` only where a whole
+//! container is needed as one (a template's variable, an output slot, a schema).
+
+use std::borrow::Cow;
+
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::{Map, Value};
+
+use crate::plan::location::Element;
+
+/// A node of the projected payload.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Doc<'de> {
+    /// null, a boolean, a number or a string.
+    Scalar(Value),
+    Array(Vec<Doc<'de>>),
+    /// Members in payload order, each name once (the last value of a repeated name wins, in
+    /// the place of its first occurrence, as in `serde_json::Map`).
+    Object(Vec<(Cow<'de, str>, Doc<'de>)>),
+}
+
+/// Objects up to this many members are searched by comparing names, which is cheaper than
+/// hashing the name (serde_json's map hashes with SipHash).
+const LINEAR_LOOKUP: usize = 8;
+
+impl<'de> Doc<'de> {
+    /// An object from its members as parsed: repeated names are merged.
+    pub(crate) fn object(mut members: Vec<(Cow<'de, str>, Doc<'de>)>) -> Doc<'de> {
+        if has_repeats(&members) {
+            let mut first: std::collections::HashMap<Cow<'de, str>, usize> =
+                std::collections::HashMap::with_capacity(members.len());
+            let mut merged: Vec<(Cow<'de, str>, Doc<'de>)> = Vec::with_capacity(members.len());
+            for (name, value) in members.drain(..) {
+                match first.get(&name) {
+                    Some(&i) => merged[i].1 = value,
+                    None => {
+                        first.insert(name.clone(), merged.len());
+                        merged.push((name, value));
+                    }
+                }
+            }
+            members = merged;
+        }
+        Doc::Object(members)
+    }
+
+    /// The same tree as a `serde_json::Value`.
+    pub(crate) fn to_value(&self) -> Value {
+        match self {
+            Doc::Scalar(v) => v.clone(),
+            Doc::Array(items) => Value::Array(items.iter().map(Doc::to_value).collect()),
+            Doc::Object(members) => {
+                let mut map = Map::with_capacity(members.len());
+                for (name, value) in members {
+                    map.insert(name.to_string(), value.to_value());
+                }
+                Value::Object(map)
+            }
+        }
+    }
+}
+
+/// Whether some name occurs twice.
+fn has_repeats(members: &[(Cow<'_, str>, Doc<'_>)]) -> bool {
+    if members.len() <= 16 {
+        return members
+            .iter()
+            .enumerate()
+            .any(|(i, (n, _))| members[..i].iter().any(|(m, _)| m == n));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(members.len());
+    !members.iter().all(|(n, _)| seen.insert(n.as_ref()))
+}
+
+impl Serialize for Doc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Doc::Scalar(v) => v.serialize(s),
+            Doc::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Doc::Object(members) => {
+                let mut map = s.serialize_map(Some(members.len()))?;
+                for (name, value) in members {
+                    map.serialize_entry(name.as_ref(), value)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// A node the evaluator reads: in the projected payload, or in a `serde_json::Value` (a
+/// constant, the context, a computed binding).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Node<'a> {
+    Doc(&'a Doc<'a>),
+    Json(&'a Value),
+}
+
+impl<'a> Node<'a> {
+    /// The member called `name` of an object, and its name as stored.
+    pub(crate) fn member(self, name: &str) -> Option<(Node<'a>, &'a str)> {
+        match self {
+            Node::Doc(Doc::Object(members)) => members
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(n, v)| (Node::Doc(v), n.as_ref())),
+            Node::Json(Value::Object(m)) if m.len() <= LINEAR_LOOKUP => m
+                .iter()
+                .find(|(n, _)| n.as_str() == name)
+                .map(|(n, v)| (Node::Json(v), n.as_str())),
+            Node::Json(Value::Object(m)) => m
+                .get_key_value(name)
+                .map(|(n, v)| (Node::Json(v), n.as_str())),
+            _ => None,
+        }
+    }
+
+    /// The element at `index` of an array (negative: from the end), and its position.
+    pub(crate) fn element(self, index: i64) -> Option<(Node<'a>, usize)> {
+        let len = self.len()?;
+        let i = if index < 0 {
+            len.checked_sub(usize::try_from(index.unsigned_abs()).ok()?)?
+        } else {
+            usize::try_from(index).ok()?
+        };
+        match self {
+            Node::Doc(Doc::Array(items)) => items.get(i).map(|v| (Node::Doc(v), i)),
+            Node::Json(Value::Array(items)) => items.get(i).map(|v| (Node::Json(v), i)),
+            _ => None,
+        }
+    }
+
+    /// The number of elements of an array (`None` for anything else).
+    fn len(self) -> Option<usize> {
+        match self {
+            Node::Doc(Doc::Array(items)) => Some(items.len()),
+            Node::Json(Value::Array(items)) => Some(items.len()),
+            _ => None,
+        }
+    }
+
+    /// Every member value of an object or element of an array, in order, with where it is.
+    pub(crate) fn each_child(self, mut f: impl FnMut(Node<'a>, Element<'a>)) {
+        match self {
+            Node::Doc(Doc::Object(members)) => members
+                .iter()
+                .for_each(|(n, v)| f(Node::Doc(v), Element::Name(n))),
+            Node::Doc(Doc::Array(items)) => items
+                .iter()
+                .enumerate()
+                .for_each(|(i, v)| f(Node::Doc(v), Element::Index(i))),
+            Node::Json(Value::Object(m)) => m
+                .iter()
+                .for_each(|(n, v)| f(Node::Json(v), Element::Name(n))),
+            Node::Json(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .for_each(|(i, v)| f(Node::Json(v), Element::Index(i))),
+            _ => {}
+        }
+    }
+
+    /// Whether the node is an array.
+    pub(crate) fn is_array(self) -> bool {
+        matches!(self, Node::Doc(Doc::Array(_)) | Node::Json(Value::Array(_)))
+    }
+
+    /// The value of a scalar (`None` for an object or array).
+    pub(crate) fn scalar(self) -> Option<&'a Value> {
+        match self {
+            Node::Doc(Doc::Scalar(v)) => Some(v),
+            Node::Doc(_) => None,
+            Node::Json(Value::Object(_) | Value::Array(_)) => None,
+            Node::Json(v) => Some(v),
+        }
+    }
+
+    /// The node as a `Value`: borrowed where it is one, converted for a projected container.
+    pub(crate) fn value(self) -> Cow<'a, Value> {
+        match self {
+            Node::Json(v) | Node::Doc(Doc::Scalar(v)) => Cow::Borrowed(v),
+            Node::Doc(d) => Cow::Owned(d.to_value()),
+        }
+    }
+
+    /// The `Value` this node is, if it is one (a scalar, or any node of a `Value`).
+    pub(crate) fn as_json(self) -> Option<&'a Value> {
+        match self {
+            Node::Json(v) | Node::Doc(Doc::Scalar(v)) => Some(v),
+            Node::Doc(_) => None,
+        }
+    }
+
+    /// Whether both refer to the same node.
+    pub(crate) fn same(self, other: Node<'_>) -> bool {
+        match (self, other) {
+            (Node::Doc(a), Node::Doc(b)) => std::ptr::eq(a, b),
+            (Node::Json(a), Node::Json(b)) => std::ptr::eq(a, b),
+            (Node::Doc(Doc::Scalar(a)), Node::Json(b))
+            | (Node::Json(a), Node::Doc(Doc::Scalar(b))) => std::ptr::eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Serialize for Node<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Node::Doc(d) => d.serialize(s),
+            Node::Json(v) => v.serialize(s),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(v: &Value) -> Doc<'static> {
+        match v {
+            Value::Array(a) => Doc::Array(a.iter().map(doc).collect()),
+            Value::Object(m) => Doc::object(
+                m.iter()
+                    .map(|(k, v)| (Cow::Owned(k.clone()), doc(v)))
+                    .collect(),
+            ),
+            v => Doc::Scalar(v.clone()),
+        }
+    }
+
+    #[test]
+    fn converts_and_serializes_like_the_value() {
+        let v = json!({"a": [1, "x", null, {"b": true}], "c": {}, "d": 2.5});
+        let d = doc(&v);
+        assert_eq!(d.to_value(), v);
+        assert_eq!(serde_json::to_string(&d).unwrap(), v.to_string());
+    }
+
+    #[test]
+    fn repeated_names_keep_the_first_place_and_the_last_value() {
+        for n in [3, 40] {
+            let mut members: Vec<(Cow<'_, str>, Doc<'_>)> = (0..n)
+                .map(|i| (Cow::Owned(format!("k{i}")), Doc::Scalar(json!(i))))
+                .collect();
+            members.push((Cow::Borrowed("k1"), Doc::Scalar(json!("last"))));
+            let Doc::Object(m) = Doc::object(members) else {
+                panic!("not an object")
+            };
+            assert_eq!(m.len(), n);
+            assert_eq!(m[1], (Cow::Borrowed("k1"), Doc::Scalar(json!("last"))));
+        }
+    }
+
+    #[test]
+    fn both_kinds_of_node_navigate_alike() {
+        let v = json!({"a": [1, {"b": "x"}], "many": {"1":1,"2":2,"3":3,"4":4,"5":5,"6":6,"7":7,"8":8,"9":9}});
+        let d = doc(&v);
+        for root in [Node::Json(&v), Node::Doc(&d)] {
+            let (a, name) = root.member("a").unwrap();
+            assert_eq!(name, "a");
+            assert_eq!(a.element(-1).unwrap().1, 1);
+            assert_eq!(
+                a.element(1).unwrap().0.member("b").unwrap().0.scalar(),
+                Some(&json!("x"))
+            );
+            assert!(a.element(2).is_none() && a.element(-3).is_none());
+            assert_eq!(
+                root.member("many")
+                    .unwrap()
+                    .0
+                    .member("9")
+                    .unwrap()
+                    .0
+                    .scalar(),
+                Some(&json!(9))
+            );
+            let mut seen = Vec::new();
+            a.each_child(|n, e| seen.push((n.value().into_owned(), e)));
+            assert_eq!(
+                seen,
+                [
+                    (json!(1), Element::Index(0)),
+                    (json!({"b": "x"}), Element::Index(1))
+                ]
+            );
+            assert!(root.scalar().is_none() && root.member("zz").is_none());
+            assert_eq!(root.value().as_ref(), &v);
+        }
+    }
+}
