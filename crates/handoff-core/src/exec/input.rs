@@ -47,9 +47,9 @@ pub(crate) fn parse<'de>(
         ));
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    // The whole payload is checked once, skipped strings included; after that the parser does
-    // not check each string again.
-    let text = std::str::from_utf8(bytes).map_err(|e| {
+    // The whole payload is checked once (vectorized), skipped strings included; after that the
+    // parser does not check each string again.
+    let text = simdutf8::compat::from_utf8(bytes).map_err(|e| {
         Error::new(
             Code::InvalidJson,
             format!("invalid JSON: not UTF-8 at byte {}", e.valid_up_to()),
