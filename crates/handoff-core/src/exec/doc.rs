@@ -140,6 +140,17 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// The number of members of an object or elements of an array (0 for a scalar).
+    pub(crate) fn children(self) -> usize {
+        match self {
+            Node::Doc(Doc::Array(items)) => items.len(),
+            Node::Doc(Doc::Object(members)) => members.len(),
+            Node::Json(Value::Array(items)) => items.len(),
+            Node::Json(Value::Object(m)) => m.len(),
+            _ => 0,
+        }
+    }
+
     /// The number of elements of an array (`None` for anything else).
     fn len(self) -> Option<usize> {
         match self {

@@ -205,9 +205,17 @@ impl Path {
                 Some(Nodes::One(v))
             }
             Kind::Wild(steps) => {
-                let mut nodes = vec![root];
+                // Down to the first wildcard there is one node; from there, lists sized by the
+                // container the wildcard reads.
+                let first = steps.iter().position(|s| *s == Step::Wildcard)?;
+                let mut v = root;
+                for step in &steps[..first] {
+                    v = step.apply(v)?.0;
+                }
+                let mut nodes = Vec::with_capacity(v.children());
+                v.each_child(|v, _| nodes.push(v));
                 let mut next = Vec::new();
-                for step in steps {
+                for step in &steps[first + 1..] {
                     next.clear();
                     for v in &nodes {
                         step.each(*v, |v, _| next.push(v));
