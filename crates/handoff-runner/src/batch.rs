@@ -391,7 +391,7 @@ impl<'r> Reader<'r> {
             let n = if whole {
                 reader.read_to_end(&mut chunk.data)?
             } else {
-                reader.read_until(b'\n', &mut chunk.data)?
+                read_line(reader, &mut chunk.data)?
             };
             bytes += n as u64;
             self.line += 1;
@@ -414,6 +414,29 @@ impl<'r> Reader<'r> {
             });
         }
         Ok(bytes)
+    }
+}
+
+/// `BufRead::read_until(b'\n')`, finding the newline with the vectorized `memchr` (the
+/// standard library's search is a word at a time; lines are kilobytes long).
+fn read_line(reader: &mut impl BufRead, out: &mut Vec<u8>) -> io::Result<usize> {
+    let mut read = 0;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let (used, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), buf.is_empty()),
+        };
+        out.extend_from_slice(&buf[..used]);
+        reader.consume(used);
+        read += used;
+        if done {
+            return Ok(read);
+        }
     }
 }
 
