@@ -1,8 +1,9 @@
 //! Batch runs: every input transformed or dead-lettered, outputs in input order, on N threads.
 //!
 //! Inputs are read in chunks of payloads. With one job a chunk is transformed and written on
-//! the calling thread; with more, chunks go to worker threads and come back to the calling
-//! thread, which writes them in the order they were read. At most `2 x jobs` chunks are in
+//! the calling thread; with N, chunks are queued for N - 1 worker threads and the calling
+//! thread, which also reads, transforms a queued chunk whenever it would otherwise wait, and
+//! writes finished chunks in the order they were read. At most `2 x jobs` chunks are in
 //! flight, so memory stays flat whatever the number of inputs.
 
 use std::collections::BTreeMap;
@@ -241,13 +242,13 @@ fn run_parallel<'p>(
     writer: &mut Writer<'_, '_>,
     hooks: &mut Hooks<'_>,
 ) -> io::Result<()> {
-    let jobs = options.jobs;
     let audit = writer.sinks.audit.is_some();
     let (work_tx, work_rx) = mpsc::channel::<Chunk<'p>>();
     let work_rx = Mutex::new(work_rx);
     let (done_tx, done_rx) = mpsc::channel::<Chunk<'p>>();
     std::thread::scope(|scope| {
-        for _ in 0..jobs {
+        // The calling thread is the last of the `jobs` threads that transform.
+        for _ in 1..options.jobs {
             let done_tx = done_tx.clone();
             let work_rx = &work_rx;
             scope.spawn(move || {
@@ -263,28 +264,70 @@ fn run_parallel<'p>(
             });
         }
         drop(done_tx);
-        let result = feed(reader, writer, hooks, jobs, &work_tx, &done_rx);
+        let queue = Queue {
+            work: &work_tx,
+            queued: &work_rx,
+            done: &done_rx,
+            plan,
+            options,
+            audit,
+        };
+        let result = feed(reader, writer, hooks, &queue);
         // Closing the work queue ends the workers; the scope joins them.
         drop(work_tx);
         result
     })
 }
 
-/// The calling thread's side of a parallel run: keeps up to `2 x jobs` chunks in flight and
-/// writes the finished ones in sequence order.
+/// The chunks of a parallel run: queued for transforming, and transformed.
+struct Queue<'q, 'p, 'o> {
+    work: &'q mpsc::Sender<Chunk<'p>>,
+    queued: &'q Mutex<mpsc::Receiver<Chunk<'p>>>,
+    done: &'q mpsc::Receiver<Chunk<'p>>,
+    plan: &'p Plan,
+    options: &'q Options<'o>,
+    audit: bool,
+}
+
+impl<'p> Queue<'_, 'p, '_> {
+    /// The next transformed chunk (in any order): one a worker finished, else a queued one
+    /// transformed here, else the next a worker finishes.
+    fn next_done(&self) -> io::Result<Chunk<'p>> {
+        let stopped = || io::Error::other("the worker threads stopped");
+        match self.done.try_recv() {
+            Ok(chunk) => return Ok(chunk),
+            Err(mpsc::TryRecvError::Disconnected) => return Err(stopped()),
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+        // A worker waiting for work holds the lock (the queue is empty then): never wait for
+        // it here, since only this thread queues work.
+        let queued = self
+            .queued
+            .try_lock()
+            .ok()
+            .and_then(|rx| rx.try_recv().ok());
+        if let Some(mut chunk) = queued {
+            chunk.transform(self.plan, self.options, self.audit);
+            return Ok(chunk);
+        }
+        self.done.recv().map_err(|_| stopped())
+    }
+}
+
+/// The calling thread's side of a parallel run: keeps up to `2 x jobs` chunks in flight,
+/// transforms some of them itself and writes the finished ones in sequence order.
 fn feed<'p>(
     reader: &mut Reader<'_>,
     writer: &mut Writer<'_, '_>,
     hooks: &mut Hooks<'_>,
-    jobs: usize,
-    work: &mpsc::Sender<Chunk<'p>>,
-    done: &mpsc::Receiver<Chunk<'p>>,
+    queue: &Queue<'_, 'p, '_>,
 ) -> io::Result<()> {
     let mut spare: Vec<Chunk<'p>> = Vec::new();
     let mut waiting: BTreeMap<u64, Chunk<'p>> = BTreeMap::new();
     let (mut next_read, mut next_write) = (0u64, 0u64);
+    let window = 2 * queue.options.jobs as u64;
     loop {
-        while next_read - next_write < 2 * jobs as u64 && !reader.done() {
+        while next_read - next_write < window && !reader.done() {
             if hooks.stop() {
                 writer.summary.interrupted = true;
                 reader.stop();
@@ -295,16 +338,14 @@ fn feed<'p>(
             chunk.seq = next_read;
             chunk.bytes = reader.fill(&mut chunk)?;
             next_read += 1;
-            if work.send(chunk).is_err() {
+            if queue.work.send(chunk).is_err() {
                 return Err(io::Error::other("the worker threads stopped"));
             }
         }
         if next_read == next_write {
             return Ok(());
         }
-        let chunk = done
-            .recv()
-            .map_err(|_| io::Error::other("the worker threads stopped"))?;
+        let chunk = queue.next_done()?;
         waiting.insert(chunk.seq, chunk);
         while let Some(chunk) = waiting.remove(&next_write) {
             writer.write(&chunk)?;

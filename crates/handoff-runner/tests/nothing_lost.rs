@@ -181,7 +181,7 @@ proptest! {
     #[test]
     fn every_input_is_an_output_a_no_rule_or_a_dead_letter(
         files in files(),
-        jobs in 1usize..4,
+        jobs in 1usize..9,
         sizes in prop::collection::vec(prop_oneof![1usize..8, 8usize..4096], 1..6),
     ) {
         let plan = plan();
