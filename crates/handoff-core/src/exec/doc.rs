@@ -6,6 +6,7 @@
 //! container is needed as one (a template's variable, an output slot, a schema).
 
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value};
@@ -29,23 +30,8 @@ const LINEAR_LOOKUP: usize = 8;
 
 impl<'de> Doc<'de> {
     /// An object from its members as parsed: repeated names are merged.
-    pub(crate) fn object(mut members: Vec<(Cow<'de, str>, Doc<'de>)>) -> Doc<'de> {
-        if has_repeats(&members) {
-            let mut first: std::collections::HashMap<Cow<'de, str>, usize> =
-                std::collections::HashMap::with_capacity(members.len());
-            let mut merged: Vec<(Cow<'de, str>, Doc<'de>)> = Vec::with_capacity(members.len());
-            for (name, value) in members.drain(..) {
-                match first.get(&name) {
-                    Some(&i) => merged[i].1 = value,
-                    None => {
-                        first.insert(name.clone(), merged.len());
-                        merged.push((name, value));
-                    }
-                }
-            }
-            members = merged;
-        }
-        Doc::Object(members)
+    pub(crate) fn object(members: Vec<(Cow<'de, str>, Doc<'de>)>) -> Doc<'de> {
+        Doc::Object(merge_repeats(members))
     }
 
     /// The same tree as a `serde_json::Value`.
@@ -64,15 +50,42 @@ impl<'de> Doc<'de> {
     }
 }
 
+/// Members with each name once: a repeated name keeps the place of its first occurrence and
+/// the value of its last, as `serde_json::Map` does.
+pub(crate) fn merge_repeats<K: AsRef<str>, V>(members: Vec<(K, V)>) -> Vec<(K, V)> {
+    if !has_repeats(&members) {
+        return members;
+    }
+    let mut first: HashMap<&str, usize> = HashMap::with_capacity(members.len());
+    let places: Vec<usize> = members
+        .iter()
+        .map(|(name, _)| {
+            let next = first.len();
+            *first.entry(name.as_ref()).or_insert(next)
+        })
+        .collect();
+    let kept = first.len();
+    drop(first);
+    let mut merged: Vec<(K, V)> = Vec::with_capacity(kept);
+    for (member, place) in members.into_iter().zip(places) {
+        if place == merged.len() {
+            merged.push(member);
+        } else {
+            merged[place].1 = member.1;
+        }
+    }
+    merged
+}
+
 /// Whether some name occurs twice.
-fn has_repeats(members: &[(Cow<'_, str>, Doc<'_>)]) -> bool {
+fn has_repeats<K: AsRef<str>, V>(members: &[(K, V)]) -> bool {
     if members.len() <= 16 {
         return members
             .iter()
             .enumerate()
-            .any(|(i, (n, _))| members[..i].iter().any(|(m, _)| m == n));
+            .any(|(i, (n, _))| members[..i].iter().any(|(m, _)| m.as_ref() == n.as_ref()));
     }
-    let mut seen = std::collections::HashSet::with_capacity(members.len());
+    let mut seen = HashSet::with_capacity(members.len());
     !members.iter().all(|(n, _)| seen.insert(n.as_ref()))
 }
 

@@ -8,7 +8,8 @@ pub(crate) mod jinja;
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Map, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 
 use crate::codes::Code;
 use crate::error::Error;
@@ -237,11 +238,13 @@ fn check_rule_limits(rule: &Rule, bytes: usize, depth: usize) -> Result<(), Erro
     Ok(())
 }
 
-/// A value on its way through a mapping: a node (of the payload, a constant, the context) or
-/// a value computed on the way.
+/// A value on its way through a mapping: a node (of the payload, a constant, the context), a
+/// value computed on the way, or the members `to_object` collected (serialized as an object
+/// without building one).
 enum Item<'a> {
     Node(Node<'a>),
     Owned(Value),
+    Entries(Vec<(&'a str, Node<'a>)>),
 }
 
 impl<'a> Item<'a> {
@@ -249,18 +252,22 @@ impl<'a> Item<'a> {
         Item::Node(Node::Json(v))
     }
 
-    fn node(&self) -> Node<'_> {
+    /// The value of a scalar (`None` for an object or array).
+    fn scalar(&self) -> Option<&Value> {
         match self {
-            Item::Node(n) => *n,
-            Item::Owned(v) => Node::Json(v),
+            Item::Node(n) => n.scalar(),
+            Item::Owned(v) => Node::Json(v).scalar(),
+            Item::Entries(_) => None,
         }
     }
 
-    /// The item as a `Value`: borrowed, except for a projected container (converted).
+    /// The item as a `Value`: borrowed, except for a projected container or entries
+    /// (converted).
     fn into_cow(self) -> Cow<'a, Value> {
         match self {
             Item::Node(n) => n.value(),
             Item::Owned(v) => Cow::Owned(v),
+            Item::Entries(entries) => Cow::Owned(object_of(&entries)),
         }
     }
 
@@ -272,15 +279,65 @@ impl<'a> Item<'a> {
     }
 
     fn is_null(&self) -> bool {
-        self.node().scalar().is_some_and(Value::is_null)
+        self.scalar().is_some_and(Value::is_null)
+    }
+
+    /// The item as a `Value`, converted where it is not one.
+    fn value(&self) -> Cow<'_, Value> {
+        match self {
+            Item::Node(n) => n.value(),
+            Item::Owned(v) => Cow::Borrowed(v),
+            Item::Entries(entries) => Cow::Owned(object_of(entries)),
+        }
+    }
+
+    /// The item as a binding: entries become an object.
+    fn bound(self) -> Bound<'a> {
+        match self {
+            Item::Node(n) => Bound::Node(n),
+            Item::Owned(v) => Bound::Owned(v),
+            entries @ Item::Entries(_) => Bound::Owned(entries.into_cow().into_owned()),
+        }
     }
 
     fn into_owned<'b>(self) -> Item<'b> {
         match self {
-            Item::Node(n) => Item::Owned(n.value().into_owned()),
             Item::Owned(v) => Item::Owned(v),
+            other => Item::Owned(other.into_cow().into_owned()),
         }
     }
+}
+
+/// The object of `to_object`'s members.
+fn object_of(entries: &[(&str, Node<'_>)]) -> Value {
+    Value::Object(
+        entries
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.value().into_owned()))
+            .collect(),
+    )
+}
+
+impl Serialize for Item<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Item::Node(n) => n.serialize(s),
+            Item::Owned(v) => v.serialize(s),
+            Item::Entries(entries) => {
+                let mut map = s.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// A binding's value, which paths read: a node, or a value the frame owns.
+enum Bound<'a> {
+    Node(Node<'a>),
+    Owned(Value),
 }
 
 /// A value on its way through a mapping.
@@ -336,7 +393,7 @@ pub(crate) struct Frame<'a> {
     rule: &'a Rule,
     input: &'a Input<'a>,
     context: Option<&'a Value>,
-    bindings: Vec<Option<Item<'a>>>,
+    bindings: Vec<Option<Bound<'a>>>,
 }
 
 impl<'a> Frame<'a> {
@@ -367,7 +424,7 @@ impl<'a> Frame<'a> {
             let v = self
                 .mapping(&b.mapping)
                 .map_err(|e| e.with_target(&format!("let {}", b.name)))?;
-            self.bindings.push(v.flatten());
+            self.bindings.push(v.flatten().map(Item::bound));
         }
         for (i, ignore) in rule.ignores.iter().enumerate() {
             let holds = self
@@ -378,12 +435,12 @@ impl<'a> Frame<'a> {
                 return Ok(Some(i));
             }
         }
-        let mut slots: Vec<Option<Cow<'a, Value>>> = Vec::with_capacity(rule.maps.len());
+        let mut slots: Vec<Option<Item<'a>>> = Vec::with_capacity(rule.maps.len());
         for t in &rule.maps {
             let mut slot = None;
             for m in &t.alternatives {
                 if let Some(v) = self.mapping(m).map_err(|e| e.with_target(&t.name))? {
-                    slot = v.map(Item::into_cow);
+                    slot = v;
                     break;
                 }
             }
@@ -391,6 +448,8 @@ impl<'a> Frame<'a> {
         }
         let start = out.len();
         let written = if rule.passthrough || rule.output_schema.is_some() {
+            let slots: Vec<Option<Cow<'_, Value>>> =
+                slots.into_iter().map(|s| s.map(Item::into_cow)).collect();
             let value = if rule.passthrough {
                 let mut value = self.input.value().clone();
                 rule.output.merge_into(&mut value, &slots);
@@ -467,7 +526,7 @@ impl<'a> Frame<'a> {
                     Code::CastFailed,
                     format!(
                         "cannot cast {} to {}: {reason}",
-                        preview(&v.node().value()),
+                        preview(&v.value()),
                         m.cast.name()
                     ),
                 ),
@@ -500,6 +559,7 @@ impl<'a> Frame<'a> {
         let again;
         let node = match &failed {
             Item::Node(n) => *n,
+            Item::Entries(_) => return None,
             // Cloned out of a binding the frame owns (see `value`): select the node again.
             Item::Owned(_) => {
                 again = select(path.query(root), &m.select).ok()?;
@@ -540,28 +600,31 @@ impl<'a> Frame<'a> {
         if let Some(to) = &m.to_object {
             v = match v {
                 Val::Missing => Val::Missing,
-                Val::Nodes(nodes) => Val::One(Item::Owned(to_object(to, &nodes))),
-                Val::One(v) => {
-                    let node = v.node();
-                    if !node.is_array() {
-                        return Err(Error::new(
-                            Code::StepFailed,
-                            format!(
-                                "to_object needs an array of objects, got {}",
-                                cast::kind(&node.value())
-                            ),
-                        ));
-                    }
-                    let mut items = Vec::new();
+                Val::Nodes(nodes) => Val::One(Item::Entries(to_object(to, &nodes))),
+                Val::One(Item::Node(node)) if node.is_array() => {
+                    let mut items = Vec::with_capacity(node.children());
                     node.each_child(|n, _| items.push(n));
-                    Val::One(Item::Owned(to_object(to, &items)))
+                    Val::One(Item::Entries(to_object(to, &items)))
+                }
+                Val::One(Item::Owned(Value::Array(array))) => {
+                    let items: Vec<Node<'_>> = array.iter().map(Node::Json).collect();
+                    Val::One(Item::Owned(object_of(&to_object(to, &items))))
+                }
+                Val::One(other) => {
+                    return Err(Error::new(
+                        Code::StepFailed,
+                        format!(
+                            "to_object needs an array of objects, got {}",
+                            cast::kind(&other.value())
+                        ),
+                    ));
                 }
             };
         }
         if let Some(t) = m.lookup {
             let table = &self.plan.tables[t];
             let hit = match &v {
-                Val::One(key) => match key.node().scalar() {
+                Val::One(key) => match key.scalar() {
                     Some(Value::String(s)) => table.entries.get(s.as_str()),
                     Some(k @ (Value::Number(_) | Value::Bool(_))) => {
                         table.entries.get(&k.to_string())
@@ -586,8 +649,8 @@ impl<'a> Frame<'a> {
             Base::Input => Some(BaseRef::Long(Node::Doc(&self.input.doc))),
             Base::Context => self.context.map(|c| BaseRef::Long(Node::Json(c))),
             Base::Binding(i) => match self.bindings.get(i)?.as_ref()? {
-                Item::Node(n) => Some(BaseRef::Long(*n)),
-                Item::Owned(v) => Some(BaseRef::Short(v)),
+                Bound::Node(n) => Some(BaseRef::Long(*n)),
+                Bound::Owned(v) => Some(BaseRef::Short(v)),
             },
         }
     }
@@ -759,10 +822,10 @@ fn best<'x>(nodes: Nodes<'x>, field: &str, better: impl Fn(f64, f64) -> bool) ->
     top.map_or(Val::Missing, |(i, _)| Val::One(take(nodes, i)))
 }
 
-/// Entries -> object: the key must be a non-empty string, the value present and not null (and
-/// not `""` with `skip_empty`); the last entry of a key wins.
-fn to_object(to: &crate::plan::ToObject, items: &[Node<'_>]) -> Value {
-    let mut map = Map::new();
+/// Entries -> object members: the key must be a non-empty string, the value present and not
+/// null (and not `""` with `skip_empty`); the last entry of a key wins.
+fn to_object<'x>(to: &crate::plan::ToObject, items: &[Node<'x>]) -> Vec<(&'x str, Node<'x>)> {
+    let mut entries = Vec::with_capacity(items.len());
     for item in items {
         let Some(Value::String(key)) = item.member(&to.key).and_then(|(n, _)| n.scalar()) else {
             continue;
@@ -776,10 +839,10 @@ fn to_object(to: &crate::plan::ToObject, items: &[Node<'_>]) -> Value {
             _ => {}
         }
         if !key.is_empty() {
-            map.insert(key.clone(), value.value().into_owned());
+            entries.push((key.as_str(), value));
         }
     }
-    Value::Object(map)
+    doc::merge_repeats(entries)
 }
 
 /// RFC 9535 comparison: a missing value equals nothing, `!=` holds against it; `<` and
@@ -894,6 +957,9 @@ mod tests {
         let Val::One(top) = best(nodes, "c", |x, y| x > y) else {
             panic!("no top")
         };
-        assert!(top.node().same(Node::Json(&a)));
+        let Item::Node(top) = top else {
+            panic!("not a node")
+        };
+        assert!(top.same(Node::Json(&a)));
     }
 }

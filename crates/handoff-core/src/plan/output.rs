@@ -66,7 +66,7 @@ impl OutNode {
         }
     }
 
-    fn is_set(&self, slots: &[Option<Cow<'_, Value>>]) -> bool {
+    fn is_set<T>(&self, slots: &[Option<T>]) -> bool {
         match self {
             OutNode::Leaf(s) => slots[*s].is_some(),
             OutNode::Object(children) => children.iter().any(|(_, c)| c.is_set(slots)),
@@ -110,12 +110,12 @@ impl OutNode {
 }
 
 /// A filled output tree, serialized without building a `Value`.
-pub(crate) struct Filled<'a> {
+pub(crate) struct Filled<'a, T> {
     pub(crate) node: &'a OutNode,
-    pub(crate) slots: &'a [Option<Cow<'a, Value>>],
+    pub(crate) slots: &'a [Option<T>],
 }
 
-impl Serialize for Filled<'_> {
+impl<T: Serialize> Serialize for Filled<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.node {
             OutNode::Leaf(i) => match &self.slots[*i] {

@@ -767,6 +767,9 @@ mod tests {
             let theirs = JsonPath::parse(&text).unwrap();
             let nodes = ours.query_values(&doc);
             prop_assert_eq!(&nodes, &theirs.query(&doc).all());
+            // The same through the path's projection and the projected tree, as exec reads it.
+            let projected = conformance_run(&text, &doc).unwrap().projected;
+            prop_assert_eq!(projected.iter().collect::<Vec<_>>(), nodes.clone());
             let located = ours.located_values(&doc);
             let expected: Vec<(&Value, String)> = theirs.query_located(&doc).all().into_iter().map(|n| (n.node(), Location::from(n.location()).to_string())).collect();
             prop_assert_eq!(located, expected);
