@@ -1,9 +1,10 @@
 //! The projected payload as a tree of its own: names borrowed from the payload, members in a
 //! vector (no hashing), and one node type over it and `serde_json::Value` for the evaluator.
 //!
-//! Scalars are kept as `serde_json::Value`, so a selected leaf is a `&Value` like any constant;
-//! only objects and arrays differ. Those are converted to a `Value` only where a whole
-//! container is needed as one (a template's variable, an output slot, a schema).
+//! Strings are borrowed from the payload too (copied only when they have escapes); other
+//! scalars are kept as `serde_json::Value`. A node is converted to a `Value` only where one is
+//! needed as such (a cast, a comparison with a non-string, a filter, a schema); the output and
+//! templates serialize it as it is.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -16,7 +17,9 @@ use crate::plan::location::Element;
 /// A node of the projected payload.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Doc<'de> {
-    /// null, a boolean, a number or a string.
+    /// A string, borrowed from the payload unless it has escapes.
+    Str(Cow<'de, str>),
+    /// null, a boolean or a number.
     Scalar(Value),
     Array(Vec<Doc<'de>>),
     /// Members in payload order, each name once (the last value of a repeated name wins, in
@@ -37,6 +40,7 @@ impl<'de> Doc<'de> {
     /// The same tree as a `serde_json::Value`.
     pub(crate) fn to_value(&self) -> Value {
         match self {
+            Doc::Str(s) => Value::String(s.to_string()),
             Doc::Scalar(v) => v.clone(),
             Doc::Array(items) => Value::Array(items.iter().map(Doc::to_value).collect()),
             Doc::Object(members) => {
@@ -92,6 +96,7 @@ fn has_repeats<K: AsRef<str>, V>(members: &[(K, V)]) -> bool {
 impl Serialize for Doc<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
+            Doc::Str(text) => s.serialize_str(text),
             Doc::Scalar(v) => v.serialize(s),
             Doc::Array(items) => {
                 let mut seq = s.serialize_seq(Some(items.len()))?;
@@ -199,17 +204,42 @@ impl<'a> Node<'a> {
         matches!(self, Node::Doc(Doc::Array(_)) | Node::Json(Value::Array(_)))
     }
 
-    /// The value of a scalar (`None` for an object or array).
-    pub(crate) fn scalar(self) -> Option<&'a Value> {
+    /// The string, if the node is one.
+    pub(crate) fn as_str(self) -> Option<&'a str> {
         match self {
-            Node::Doc(Doc::Scalar(v)) => Some(v),
-            Node::Doc(_) => None,
-            Node::Json(Value::Object(_) | Value::Array(_)) => None,
-            Node::Json(v) => Some(v),
+            Node::Doc(Doc::Str(s)) => Some(s),
+            Node::Json(Value::String(s)) => Some(s),
+            _ => None,
         }
     }
 
-    /// The node as a `Value`: borrowed where it is one, converted for a projected container.
+    /// The number, if the node is one, as an `f64`.
+    pub(crate) fn as_f64(self) -> Option<f64> {
+        match self {
+            Node::Doc(Doc::Scalar(v)) | Node::Json(v) => v.as_f64(),
+            _ => None,
+        }
+    }
+
+    /// Whether the node is null.
+    pub(crate) fn is_null(self) -> bool {
+        matches!(
+            self,
+            Node::Doc(Doc::Scalar(Value::Null)) | Node::Json(Value::Null)
+        )
+    }
+
+    /// A number, boolean or null, as the `Value` it is stored as (`None` for strings, objects
+    /// and arrays).
+    pub(crate) fn plain_scalar(self) -> Option<&'a Value> {
+        match self {
+            Node::Doc(Doc::Scalar(v)) => Some(v),
+            Node::Json(v @ (Value::Null | Value::Bool(_) | Value::Number(_))) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The node as a `Value`: borrowed where it is one, converted from the projected tree.
     pub(crate) fn value(self) -> Cow<'a, Value> {
         match self {
             Node::Json(v) | Node::Doc(Doc::Scalar(v)) => Cow::Borrowed(v),
@@ -217,7 +247,8 @@ impl<'a> Node<'a> {
         }
     }
 
-    /// The `Value` this node is, if it is one (a scalar, or any node of a `Value`).
+    /// The `Value` this node is, if it is stored as one (any node of a `Value`, and the
+    /// projected tree's numbers, booleans and nulls).
     pub(crate) fn as_json(self) -> Option<&'a Value> {
         match self {
             Node::Json(v) | Node::Doc(Doc::Scalar(v)) => Some(v),
@@ -259,6 +290,7 @@ mod tests {
                     .map(|(k, v)| (Cow::Owned(k.clone()), doc(v)))
                     .collect(),
             ),
+            Value::String(s) => Doc::Str(Cow::Owned(s.clone())),
             v => Doc::Scalar(v.clone()),
         }
     }
@@ -277,12 +309,12 @@ mod tests {
             let mut members: Vec<(Cow<'_, str>, Doc<'_>)> = (0..n)
                 .map(|i| (Cow::Owned(format!("k{i}")), Doc::Scalar(json!(i))))
                 .collect();
-            members.push((Cow::Borrowed("k1"), Doc::Scalar(json!("last"))));
+            members.push((Cow::Borrowed("k1"), Doc::Str(Cow::Borrowed("last"))));
             let Doc::Object(m) = Doc::object(members) else {
                 panic!("not an object")
             };
             assert_eq!(m.len(), n);
-            assert_eq!(m[1], (Cow::Borrowed("k1"), Doc::Scalar(json!("last"))));
+            assert_eq!(m[1], (Cow::Borrowed("k1"), Doc::Str(Cow::Borrowed("last"))));
         }
     }
 
@@ -295,8 +327,8 @@ mod tests {
             assert_eq!(name, "a");
             assert_eq!(a.element(-1).unwrap().1, 1);
             assert_eq!(
-                a.element(1).unwrap().0.member("b").unwrap().0.scalar(),
-                Some(&json!("x"))
+                a.element(1).unwrap().0.member("b").unwrap().0.as_str(),
+                Some("x")
             );
             assert!(a.element(2).is_none() && a.element(-3).is_none());
             assert_eq!(
@@ -306,8 +338,8 @@ mod tests {
                     .member("9")
                     .unwrap()
                     .0
-                    .scalar(),
-                Some(&json!(9))
+                    .as_f64(),
+                Some(9.0)
             );
             let mut seen = Vec::new();
             a.each_child(|n, e| seen.push((n.value().into_owned(), e)));
@@ -318,7 +350,8 @@ mod tests {
                     (json!({"b": "x"}), Element::Index(1))
                 ]
             );
-            assert!(root.scalar().is_none() && root.member("zz").is_none());
+            assert!(root.as_str().is_none() && root.as_f64().is_none() && !root.is_null());
+            assert!(root.member("zz").is_none());
             assert_eq!(root.value().as_ref(), &v);
         }
     }

@@ -146,12 +146,17 @@ impl<'de> Visitor<'de> for Seed<'_, '_> {
         ))
     }
 
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Doc<'de>, E> {
+        Ok(Doc::Str(Cow::Borrowed(v)))
+    }
+
     fn visit_str<E>(self, v: &str) -> Result<Doc<'de>, E> {
-        Ok(Doc::Scalar(Value::String(v.to_owned())))
+        // A string with escapes: decoded into the parser's scratch space, so it is copied.
+        Ok(Doc::Str(Cow::Owned(v.to_owned())))
     }
 
     fn visit_string<E>(self, v: String) -> Result<Doc<'de>, E> {
-        Ok(Doc::Scalar(Value::String(v)))
+        Ok(Doc::Str(Cow::Owned(v)))
     }
 
     fn visit_unit<E>(self) -> Result<Doc<'de>, E> {

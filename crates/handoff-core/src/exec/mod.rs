@@ -166,10 +166,8 @@ impl Plan {
             return None;
         };
         let frame = Frame::new(self, first, input, context);
-        match frame.single(*base, path.as_ref())?.get().scalar() {
-            Some(Value::String(s)) => k.index.get(s.as_str()).copied(),
-            _ => None,
-        }
+        let got = frame.single(*base, path.as_ref())?;
+        k.index.get(got.get().as_str()?).copied()
     }
 
     /// Runs a rule that applies: its own limits, then its bindings and mappings.
@@ -252,11 +250,11 @@ impl<'a> Item<'a> {
         Item::Node(Node::Json(v))
     }
 
-    /// The value of a scalar (`None` for an object or array).
-    fn scalar(&self) -> Option<&Value> {
+    /// The item as a node, unless it is `to_object`'s members.
+    fn as_node(&self) -> Option<Node<'_>> {
         match self {
-            Item::Node(n) => n.scalar(),
-            Item::Owned(v) => Node::Json(v).scalar(),
+            Item::Node(n) => Some(*n),
+            Item::Owned(v) => Some(Node::Json(v)),
             Item::Entries(_) => None,
         }
     }
@@ -279,7 +277,7 @@ impl<'a> Item<'a> {
     }
 
     fn is_null(&self) -> bool {
-        self.scalar().is_some_and(Value::is_null)
+        self.as_node().is_some_and(Node::is_null)
     }
 
     /// The item as a `Value`, converted where it is not one.
@@ -624,12 +622,15 @@ impl<'a> Frame<'a> {
         if let Some(t) = m.lookup {
             let table = &self.plan.tables[t];
             let hit = match &v {
-                Val::One(key) => match key.scalar() {
-                    Some(Value::String(s)) => table.entries.get(s.as_str()),
-                    Some(k @ (Value::Number(_) | Value::Bool(_))) => {
-                        table.entries.get(&k.to_string())
-                    }
-                    _ => None,
+                Val::One(key) => match key.as_node() {
+                    Some(k) => match (k.as_str(), k.plain_scalar()) {
+                        (Some(s), _) => table.entries.get(s),
+                        (None, Some(k @ (Value::Number(_) | Value::Bool(_)))) => {
+                            table.entries.get(&k.to_string())
+                        }
+                        _ => None,
+                    },
+                    None => None,
                 },
                 _ => None,
             };
@@ -682,14 +683,19 @@ impl<'a> Frame<'a> {
                 value,
             } => {
                 let got = self.single(*base, path.as_ref());
-                let got = got.as_ref().map(|g| g.get().value());
-                compare(got.as_deref(), *op, value)
+                match (got.as_ref().and_then(|g| g.get().as_str()), value) {
+                    (Some(got), Value::String(want)) => compare_str(got, *op, want),
+                    _ => compare(got.as_ref().map(|g| g.get().value()).as_deref(), *op, value),
+                }
             }
             Cond::In { base, path, values } => match self.single(*base, path.as_ref()) {
-                Some(got) => {
-                    let got = got.get().value();
-                    values.iter().any(|v| json_eq(&got, v))
-                }
+                Some(got) => match got.get().as_str() {
+                    Some(s) => values.iter().any(|v| v.as_str() == Some(s)),
+                    None => {
+                        let got = got.get().value();
+                        values.iter().any(|v| json_eq(&got, v))
+                    }
+                },
                 None => false,
             },
             Cond::Exists { base, path, want } => {
@@ -808,11 +814,7 @@ fn take(nodes: Nodes<'_>, i: usize) -> Item<'_> {
 fn best<'x>(nodes: Nodes<'x>, field: &str, better: impl Fn(f64, f64) -> bool) -> Val<'x> {
     let mut top: Option<(usize, f64)> = None;
     for i in 0..nodes.len() {
-        let score = nodes
-            .get(i)
-            .member(field)
-            .and_then(|(n, _)| n.scalar())
-            .and_then(Value::as_f64);
+        let score = nodes.get(i).member(field).and_then(|(n, _)| n.as_f64());
         if let Some(score) = score {
             if top.is_none_or(|(_, s)| better(score, s)) {
                 top = Some((i, score));
@@ -827,19 +829,17 @@ fn best<'x>(nodes: Nodes<'x>, field: &str, better: impl Fn(f64, f64) -> bool) ->
 fn to_object<'x>(to: &crate::plan::ToObject, items: &[Node<'x>]) -> Vec<(&'x str, Node<'x>)> {
     let mut entries = Vec::with_capacity(items.len());
     for item in items {
-        let Some(Value::String(key)) = item.member(&to.key).and_then(|(n, _)| n.scalar()) else {
+        let Some(key) = item.member(&to.key).and_then(|(n, _)| n.as_str()) else {
             continue;
         };
         let Some((value, _)) = item.member(&to.value) else {
             continue;
         };
-        match value.scalar() {
-            Some(Value::Null) => continue,
-            Some(Value::String(s)) if to.skip_empty && s.is_empty() => continue,
-            _ => {}
+        if value.is_null() || (to.skip_empty && value.as_str() == Some("")) {
+            continue;
         }
         if !key.is_empty() {
-            entries.push((key.as_str(), value));
+            entries.push((key, value));
         }
     }
     doc::merge_repeats(entries)
@@ -864,6 +864,18 @@ fn compare(got: Option<&Value>, op: CmpOp, want: &Value) -> bool {
         CmpOp::Le => less || eq,
         CmpOp::Gt => !less && !eq && comparable(got, want),
         CmpOp::Ge => !less && comparable(got, want),
+    }
+}
+
+/// [`compare`] for a string against a string, without making either a `Value`.
+fn compare_str(got: &str, op: CmpOp, want: &str) -> bool {
+    match op {
+        CmpOp::Eq => got == want,
+        CmpOp::Ne => got != want,
+        CmpOp::Lt => got < want,
+        CmpOp::Le => got <= want,
+        CmpOp::Gt => got > want,
+        CmpOp::Ge => got >= want,
     }
 }
 
@@ -929,6 +941,27 @@ mod tests {
         assert!(!compare(Some(&json!("1")), CmpOp::Lt, &json!(2)));
         assert!(!compare(Some(&json!("1")), CmpOp::Ge, &json!(2)));
         assert!(compare(Some(&json!("b")), CmpOp::Gt, &json!("a")));
+    }
+
+    #[test]
+    fn string_comparisons_agree_with_value_comparisons() {
+        let ops = [
+            CmpOp::Eq,
+            CmpOp::Ne,
+            CmpOp::Lt,
+            CmpOp::Le,
+            CmpOp::Gt,
+            CmpOp::Ge,
+        ];
+        for (a, b) in [("a", "b"), ("b", "a"), ("x", "x"), ("", "é"), ("Z", "a")] {
+            for op in ops {
+                assert_eq!(
+                    compare_str(a, op, b),
+                    compare(Some(&json!(a)), op, &json!(b)),
+                    "{a:?} {op:?} {b:?}"
+                );
+            }
+        }
     }
 
     #[test]
