@@ -552,7 +552,7 @@ impl<'a> Frame<'a> {
         if m.to_object.is_some() || m.lookup.is_some() {
             return None;
         }
-        let root = self.root(base, path)?;
+        let root = self.located_root(base, path)?;
         let root = root.get();
         let again;
         let node = match &failed {
@@ -656,9 +656,21 @@ impl<'a> Frame<'a> {
         }
     }
 
-    /// Where `path` starts: the base, except that a path serde_json_path evaluates reads the
-    /// input through its converted copy, made once per payload.
+    /// Where `path` starts: the base, except that a path whose filter reads `$` reads the
+    /// input through its converted copy, made once per payload. (Other paths serde_json_path
+    /// evaluates convert only the node their leading names reach.)
     fn root(&self, base: Base, path: &Path) -> Option<BaseRef<'a, '_>> {
+        match base {
+            Base::Input if path.needs_root_value() => {
+                Some(BaseRef::Long(Node::Json(self.input.value())))
+            }
+            _ => self.base(base),
+        }
+    }
+
+    /// Where `path` starts when its nodes are located for an error: as [`Frame::root`], but
+    /// serde_json_path locates nodes only in a `Value`, so the input is its converted copy.
+    fn located_root(&self, base: Base, path: &Path) -> Option<BaseRef<'a, '_>> {
         match base {
             Base::Input if path.is_general() => Some(BaseRef::Long(Node::Json(self.input.value()))),
             _ => self.base(base),

@@ -32,8 +32,18 @@ enum Kind {
     /// Child segments with one name, index or wildcard each, at least one wildcard
     /// (`$.cognigy.intents[*]`): evaluated without serde_json_path.
     Wild(Vec<Step>),
-    /// Everything else.
-    General(JsonPath),
+    /// Everything else: serde_json_path evaluates it.
+    General(General),
+}
+
+/// A path serde_json_path evaluates. Its leading single names and indices (`$.outputStack` of
+/// `$.outputStack[?@.x]`) are walked first, so that only the node they reach, not the whole
+/// payload, has to be a `Value`; `rest` is the path from there (`$[?@.x]`). A filter that
+/// reads the root (`$`) needs the whole payload: `prefix` is empty then.
+struct General {
+    whole: JsonPath,
+    prefix: Vec<Step>,
+    rest: JsonPath,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -138,12 +148,15 @@ impl Path {
             too_complex: false,
             hint: None,
         })?;
-        let segments = scan(text).map_err(|offset| PathError {
-            offset,
-            message: "cannot analyse this path".into(),
-            too_complex: false,
-            hint: None,
-        })?;
+        let (starts, segments): (Vec<usize>, Vec<Segment>) = scan_located(text)
+            .map_err(|offset| PathError {
+                offset,
+                message: "cannot analyse this path".into(),
+                too_complex: false,
+                hint: None,
+            })?
+            .into_iter()
+            .unzip();
         let fast: Option<Vec<Step>> = segments
             .iter()
             .map(|s| match (s.descendant, s.selectors.as_slice()) {
@@ -156,7 +169,7 @@ impl Path {
         let kind = match fast {
             Some(steps) if steps.contains(&Step::Wildcard) => Kind::Wild(steps),
             Some(steps) => Kind::Simple(steps),
-            None => Kind::General(parsed),
+            None => Kind::General(General::split(parsed, text, &segments, &starts)),
         };
         Ok(Path {
             text: text.to_owned(),
@@ -224,16 +237,30 @@ impl Path {
                 }
                 (!nodes.is_empty()).then_some(Nodes::Many(nodes))
             }
-            Kind::General(p) => {
-                let nodes = match root.as_json() {
-                    Some(v) => Nodes::Many(p.query(v).all().into_iter().map(Node::Json).collect()),
+            Kind::General(g) => {
+                let mut v = root;
+                for step in &g.prefix {
+                    v = step.apply(v)?.0;
+                }
+                let nodes = match v.as_json() {
+                    Some(v) => {
+                        Nodes::Many(g.rest.query(v).all().into_iter().map(Node::Json).collect())
+                    }
                     None => {
-                        let v = root.value();
-                        Nodes::Owned(p.query(&v).all().into_iter().cloned().collect())
+                        let v = v.value();
+                        Nodes::Owned(g.rest.query(&v).all().into_iter().cloned().collect())
                     }
                 };
                 (nodes.len() > 0).then_some(nodes)
             }
+        }
+    }
+
+    /// Whether evaluating the path needs its root as a `Value`: a filter in it reads `$`.
+    pub(crate) fn needs_root_value(&self) -> bool {
+        match &self.kind {
+            Kind::General(g) => g.prefix.is_empty(),
+            _ => false,
         }
     }
 
@@ -295,8 +322,9 @@ impl Path {
                     })
                     .collect()
             }
-            Kind::General(p) => match root.as_json() {
-                Some(root) => p
+            Kind::General(g) => match root.as_json() {
+                Some(root) => g
+                    .whole
                     .query_located(root)
                     .all()
                     .into_iter()
@@ -364,9 +392,46 @@ pub fn conformance_run<'a>(text: &str, root: &'a Value) -> Result<ConformanceRun
     })
 }
 
-/// Reads the segments of a path that serde_json_path has accepted. Returns the offset of
-/// anything unexpected (which would be a bug in this scanner, not in the path).
-pub(crate) fn scan(text: &str) -> Result<Vec<Segment>, usize> {
+impl General {
+    /// Splits off the leading single names and indices, unless a filter reads `$`.
+    fn split(whole: JsonPath, text: &str, segments: &[Segment], starts: &[usize]) -> General {
+        let uses_root = segments
+            .iter()
+            .flat_map(|s| &s.selectors)
+            .any(|s| matches!(s, Selector::Filter { uses_root: true }));
+        let prefix: Vec<Step> = segments
+            .iter()
+            .map_while(|s| match (s.descendant, s.selectors.as_slice()) {
+                (false, [Selector::Name(n)]) => Some(Step::Name(n.clone())),
+                (false, [Selector::Index(i)]) => Some(Step::Index(*i)),
+                _ => None,
+            })
+            .collect();
+        let rest = match starts.get(prefix.len()) {
+            Some(&start) if !uses_root && !prefix.is_empty() => {
+                JsonPath::parse(&format!("${}", &text[start..])).ok()
+            }
+            _ => None,
+        };
+        match rest {
+            Some(rest) => General {
+                whole,
+                prefix,
+                rest,
+            },
+            None => General {
+                rest: whole.clone(),
+                whole,
+                prefix: Vec::new(),
+            },
+        }
+    }
+}
+
+/// Reads the segments of a path that serde_json_path has accepted, each with the byte offset
+/// where it starts. Returns the offset of anything unexpected (which would be a bug in this
+/// scanner, not in the path).
+fn scan_located(text: &str) -> Result<Vec<(usize, Segment)>, usize> {
     let b = text.as_bytes();
     let mut i = 0;
     skip_ws(b, &mut i);
@@ -380,6 +445,7 @@ pub(crate) fn scan(text: &str) -> Result<Vec<Segment>, usize> {
         if i >= b.len() {
             return Ok(segments);
         }
+        let start = i;
         let descendant = b[i..].starts_with(b"..");
         if descendant {
             i += 2;
@@ -403,10 +469,13 @@ pub(crate) fn scan(text: &str) -> Result<Vec<Segment>, usize> {
             }
             vec![Selector::Name(text[start..i].to_owned())]
         };
-        segments.push(Segment {
-            descendant,
-            selectors,
-        });
+        segments.push((
+            start,
+            Segment {
+                descendant,
+                selectors,
+            },
+        ));
     }
 }
 
@@ -642,6 +711,31 @@ mod tests {
             assert!(ours.is_singular(), "{p}");
             let got = ours.query_values(&v);
             assert_eq!(got, JsonPath::parse(p).unwrap().query(&v).all(), "{p}");
+        }
+    }
+
+    #[test]
+    fn general_paths_walk_their_leading_names_first() {
+        let v = json!({"a": {"b": [{"x": 1}, {"x": 2}, {"x": 3}]}, "y": 1, "c": [[1, 2], [3]]});
+        for (p, prefix) in [
+            ("$.a.b[?@.x > 1]", 2),
+            ("$ .a ['b'] [1:]", 2),
+            ("$.c[0][-1:]", 2),
+            ("$.a..x", 1),
+            ("$.a.b[?@.x > $.y]", 0),
+            ("$..x", 0),
+            ("$.nothing[?@.x]", 1),
+        ] {
+            let path = Path::compile(p).unwrap();
+            let Kind::General(g) = &path.kind else {
+                panic!("{p} is not general")
+            };
+            assert_eq!(g.prefix.len(), prefix, "{p}");
+            assert_eq!(path.needs_root_value(), prefix == 0, "{p}");
+            let expected = JsonPath::parse(p).unwrap().query(&v).all();
+            assert_eq!(path.query_values(&v), expected, "{p}");
+            let projected = conformance_run(p, &v).unwrap().projected;
+            assert_eq!(projected.iter().collect::<Vec<_>>(), expected, "{p}");
         }
     }
 
