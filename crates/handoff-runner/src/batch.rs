@@ -293,7 +293,6 @@ impl<'p> Queue<'_, 'p, '_> {
     /// The next transformed chunk (in any order): one a worker finished, else a queued one
     /// transformed here, else the next a worker finishes.
     fn next_done(&self) -> io::Result<Chunk<'p>> {
-        let stopped = || io::Error::other("the worker threads stopped");
         match self.done.try_recv() {
             Ok(chunk) => return Ok(chunk),
             Err(mpsc::TryRecvError::Disconnected) => return Err(stopped()),
@@ -312,6 +311,11 @@ impl<'p> Queue<'_, 'p, '_> {
         }
         self.done.recv().map_err(|_| stopped())
     }
+}
+
+/// The error of a parallel run whose worker threads are gone.
+fn stopped() -> io::Error {
+    io::Error::other("the worker threads stopped")
 }
 
 /// The calling thread's side of a parallel run: keeps up to `2 x jobs` chunks in flight,
@@ -339,7 +343,7 @@ fn feed<'p>(
             chunk.bytes = reader.fill(&mut chunk)?;
             next_read += 1;
             if queue.work.send(chunk).is_err() {
-                return Err(io::Error::other("the worker threads stopped"));
+                return Err(stopped());
             }
         }
         if next_read == next_write {
