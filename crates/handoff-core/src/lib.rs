@@ -11,7 +11,8 @@
 //!   projection of what payloads it reads, the output tree it writes, the dispatch order (runs
 //!   of rules keyed on one value become a table);
 //! - `exec`: the hot path, [`Plan::transform`], which parses only the projected parts of a
-//!   payload and never parses a rule.
+//!   payload into a tree of its own (borrowed names and strings, no hashing) and never parses
+//!   a rule.
 //!
 //! ```
 //! use handoff_core::{compile_text, Outcome};
