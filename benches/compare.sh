@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Times handoff beside the peers of ../shared/peers on the same input, in one run, and records
-# the table under benches/runs/<date>/ with the command, toolchain and CPU.
+# the table under benches/runs/<date>-<commit>/ with the command, toolchain and CPU.
 #
 # Usage: benches/compare.sh [peer ...]
 #   default peers: handoff handoff-jobs2 rust-hand-typed rust-hand-value vrl jq jaq python-seed
 #                  jsonata floor-serde-json
 # Env:   PEERS_SRC=../shared/peers   WORK=/tmp/handoff-peers (a writable copy; shared/ is read-only)
 #        REPS=3  STARTUP_REPS=5  INPUT=data/payloads_100k.ndjson  SKIP_VRL=1 (skip its 10-min build)
-#        RUN_DIR=benches/runs/<date>  (where the record goes)
+#        RUN_DIR=benches/runs/<date>-<commit>  (where the record goes; never over an older run)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PEERS_SRC="${PEERS_SRC:-$ROOT/../shared/peers}"
 WORK="${WORK:-/tmp/handoff-peers}"
-RUN_DIR="${RUN_DIR:-$ROOT/benches/runs/$(date -u +%Y-%m-%d)}"
+RUN_DIR="${RUN_DIR:-$ROOT/benches/runs/$(date -u +%Y-%m-%d)-$(cd "$ROOT" && git rev-parse --short HEAD)}"
 [ -d "$PEERS_SRC" ] || { echo "no peers at $PEERS_SRC" >&2; exit 2; }
 
 echo "==> building handoff (release)"
