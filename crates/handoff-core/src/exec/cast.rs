@@ -42,11 +42,13 @@ fn convert(
     strict: bool,
     vocab: &BoolVocab,
 ) -> Result<Option<Value>, &'static str> {
+    if let Value::String(s) = v {
+        return convert_str(s, to, strict, vocab);
+    }
     let new = |x: Value| Ok(Some(x));
     match (to, v) {
         (Cast::Keep, _)
         | (Cast::Null, Value::Null)
-        | (Cast::String, Value::String(_))
         | (Cast::Number, Value::Number(_))
         | (Cast::Boolean, Value::Bool(_))
         | (Cast::Object, Value::Object(_))
@@ -64,11 +66,30 @@ fn convert(
         (Cast::String, x @ (Value::Object(_) | Value::Array(_))) => {
             new(Value::String(x.to_string()))
         }
-        (Cast::Number, Value::String(s)) => parse_number(s).map(|n| Some(Value::Number(n))),
-        (Cast::Integer, Value::String(s)) => parse_number(s)
+        (Cast::Array, x) => new(Value::Array(vec![x.clone()])),
+        _ => Err("there is no coercion between these types"),
+    }
+}
+
+/// The cast of the string `s` (the string row of the table): `None` when it stays a string.
+/// Takes a `&str`, so that a string borrowed from the payload is not copied to be cast.
+pub(crate) fn convert_str(
+    s: &str,
+    to: Cast,
+    strict: bool,
+    vocab: &BoolVocab,
+) -> Result<Option<Value>, &'static str> {
+    let new = |x: Value| Ok(Some(x));
+    match to {
+        Cast::Keep | Cast::String => Ok(None),
+        Cast::Json => new(Value::String(Value::from(s).to_string())),
+        _ if strict => Err(strict_reason(to)),
+        Cast::Null => new(Value::Null),
+        Cast::Number => parse_number(s).map(|n| Some(Value::Number(n))),
+        Cast::Integer => parse_number(s)
             .and_then(|n| integral(&n).ok_or("it is not a whole number"))
             .map(|i| Some(Value::Number(i.into()))),
-        (Cast::Boolean, Value::String(s)) => {
+        Cast::Boolean => {
             if vocab.truthy.iter().any(|t| t == s) {
                 new(Value::Bool(true))
             } else if vocab.falsy.iter().any(|t| t == s) {
@@ -77,12 +98,11 @@ fn convert(
                 Err("the string is neither one of the rule's truthy nor falsy strings")
             }
         }
-        (Cast::Object, Value::String(s)) => match serde_json::from_str::<Value>(s) {
+        Cast::Object => match serde_json::from_str::<Value>(s) {
             Ok(o @ Value::Object(_)) => new(o),
             _ => Err("the string is not the JSON text of an object"),
         },
-        (Cast::Array, x) => new(Value::Array(vec![x.clone()])),
-        _ => Err("there is no coercion between these types"),
+        Cast::Array => new(Value::Array(vec![Value::from(s)])),
     }
 }
 

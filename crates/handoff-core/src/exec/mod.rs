@@ -485,10 +485,19 @@ impl<'a> Frame<'a> {
             Ok(Val::Missing) => Problem::Missing,
             Ok(Val::One(v)) if v.is_null() => Problem::Null(v),
             Ok(Val::One(v)) if m.cast == Cast::Keep => return Ok(Some(Some(v))),
-            Ok(Val::One(v)) => match cast::cast(v.into_cow(), m.cast, m.strict, &m.vocab) {
-                Ok(v) => return Ok(Some(Some(Item::from_cow(v)))),
-                Err((reason, v)) => Problem::Cast(reason, Item::from_cow(v)),
-            },
+            Ok(Val::One(v)) => {
+                // A string is cast from its text, not copied into a Value first.
+                let string = v.as_node().and_then(Node::as_str);
+                match string.map(|s| cast::convert_str(s, m.cast, m.strict, &m.vocab)) {
+                    Some(Ok(None)) => return Ok(Some(Some(v))),
+                    Some(Ok(Some(new))) => return Ok(Some(Some(Item::Owned(new)))),
+                    Some(Err(reason)) => Problem::Cast(reason, v),
+                    None => match cast::cast(v.into_cow(), m.cast, m.strict, &m.vocab) {
+                        Ok(v) => return Ok(Some(Some(Item::from_cow(v)))),
+                        Err((reason, v)) => Problem::Cast(reason, Item::from_cow(v)),
+                    },
+                }
+            }
             Ok(Val::Nodes(_)) => unreachable!("value() materializes node lists"),
             Err(e) => Problem::Other(e),
         };
