@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde::ser::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::plan::location::Element;
@@ -98,20 +98,8 @@ impl Serialize for Doc<'_> {
         match self {
             Doc::Str(text) => s.serialize_str(text),
             Doc::Scalar(v) => v.serialize(s),
-            Doc::Array(items) => {
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(item)?;
-                }
-                seq.end()
-            }
-            Doc::Object(members) => {
-                let mut map = s.serialize_map(Some(members.len()))?;
-                for (name, value) in members {
-                    map.serialize_entry(name.as_ref(), value)?;
-                }
-                map.end()
-            }
+            Doc::Array(items) => s.collect_seq(items),
+            Doc::Object(members) => s.collect_map(members.iter().map(|(n, v)| (n.as_ref(), v))),
         }
     }
 }

@@ -8,7 +8,7 @@ pub(crate) mod jinja;
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::ser::{Serialize, Serializer};
 use serde_json::Value;
 
 use crate::codes::Code;
@@ -321,13 +321,7 @@ impl Serialize for Item<'_> {
         match self {
             Item::Node(n) => n.serialize(s),
             Item::Owned(v) => v.serialize(s),
-            Item::Entries(entries) => {
-                let mut map = s.serialize_map(Some(entries.len()))?;
-                for (k, v) in entries {
-                    map.serialize_entry(k, v)?;
-                }
-                map.end()
-            }
+            Item::Entries(entries) => s.collect_map(entries.iter().map(|(k, v)| (k, v))),
         }
     }
 }
