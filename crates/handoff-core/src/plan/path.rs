@@ -55,6 +55,23 @@ enum Step {
 }
 
 impl Step {
+    /// The step a segment is, when it is a child segment with one name, index or wildcard.
+    fn of(segment: &Segment) -> Option<Step> {
+        match (segment.descendant, segment.selectors.as_slice()) {
+            (false, [Selector::Name(n)]) => Some(Step::Name(n.clone())),
+            (false, [Selector::Index(i)]) => Some(Step::Index(*i)),
+            (false, [Selector::Wildcard]) => Some(Step::Wildcard),
+            _ => None,
+        }
+    }
+
+    /// The node `steps` (names and indices) lead to from `root`.
+    fn walk<'a>(steps: &[Step], root: Node<'a>) -> Option<Node<'a>> {
+        steps
+            .iter()
+            .try_fold(root, |v, step| step.apply(v).map(|(v, _)| v))
+    }
+
     /// The child of `v` this step selects, and its location element (not for wildcards).
     fn apply<'a>(&self, v: Node<'a>) -> Option<(Node<'a>, Element<'a>)> {
         match self {
@@ -157,15 +174,7 @@ impl Path {
             })?
             .into_iter()
             .unzip();
-        let fast: Option<Vec<Step>> = segments
-            .iter()
-            .map(|s| match (s.descendant, s.selectors.as_slice()) {
-                (false, [Selector::Name(n)]) => Some(Step::Name(n.clone())),
-                (false, [Selector::Index(i)]) => Some(Step::Index(*i)),
-                (false, [Selector::Wildcard]) => Some(Step::Wildcard),
-                _ => None,
-            })
-            .collect();
+        let fast: Option<Vec<Step>> = segments.iter().map(Step::of).collect();
         let kind = match fast {
             Some(steps) if steps.contains(&Step::Wildcard) => Kind::Wild(steps),
             Some(steps) => Kind::Simple(steps),
@@ -210,21 +219,12 @@ impl Path {
     /// converted copy it keeps.
     pub(crate) fn query<'a>(&self, root: Node<'a>) -> Option<Nodes<'a>> {
         match &self.kind {
-            Kind::Simple(steps) => {
-                let mut v = root;
-                for step in steps {
-                    v = step.apply(v)?.0;
-                }
-                Some(Nodes::One(v))
-            }
+            Kind::Simple(steps) => Step::walk(steps, root).map(Nodes::One),
             Kind::Wild(steps) => {
                 // Down to the first wildcard there is one node; from there, lists sized by the
                 // container the wildcard reads.
                 let first = steps.iter().position(|s| *s == Step::Wildcard)?;
-                let mut v = root;
-                for step in &steps[..first] {
-                    v = step.apply(v)?.0;
-                }
+                let v = Step::walk(&steps[..first], root)?;
                 let mut nodes = Vec::with_capacity(v.children());
                 v.each_child(|v, _| nodes.push(v));
                 let mut next = Vec::new();
@@ -238,10 +238,7 @@ impl Path {
                 (!nodes.is_empty()).then_some(Nodes::Many(nodes))
             }
             Kind::General(g) => {
-                let mut v = root;
-                for step in &g.prefix {
-                    v = step.apply(v)?.0;
-                }
+                let v = Step::walk(&g.prefix, root)?;
                 let nodes = match v.as_json() {
                     Some(v) => {
                         Nodes::Many(g.rest.query(v).all().into_iter().map(Node::Json).collect())
@@ -401,11 +398,7 @@ impl General {
             .any(|s| matches!(s, Selector::Filter { uses_root: true }));
         let prefix: Vec<Step> = segments
             .iter()
-            .map_while(|s| match (s.descendant, s.selectors.as_slice()) {
-                (false, [Selector::Name(n)]) => Some(Step::Name(n.clone())),
-                (false, [Selector::Index(i)]) => Some(Step::Index(*i)),
-                _ => None,
-            })
+            .map_while(|s| Step::of(s).filter(|step| *step != Step::Wildcard))
             .collect();
         let rest = match starts.get(prefix.len()) {
             Some(&start) if !uses_root && !prefix.is_empty() => {
