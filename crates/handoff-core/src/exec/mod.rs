@@ -2,6 +2,8 @@
 
 pub(crate) mod cast;
 pub(crate) mod doc;
+#[cfg(test)]
+mod equivalence;
 pub(crate) mod input;
 pub(crate) mod jinja;
 

@@ -2,6 +2,15 @@
 
 use super::path::{Segment, Selector};
 
+/// How much of the node at the end of a path is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leaf {
+    /// Everything below it.
+    Whole,
+    /// Only what it is: a scalar, or an object or array without its members.
+    Shell,
+}
+
 /// A tree of the members and elements a plan reads. A `whole` node is built completely; any
 /// other node is built only as far as its `fields` (named members) and `any` (every member or
 /// element) reach, and everything else is skipped by the parser without being built.
@@ -40,6 +49,17 @@ impl Projection {
 
     /// Adds a path whose selected nodes are read whole.
     pub(crate) fn add_path(&mut self, segments: &[Segment]) {
+        self.add_selected(segments, Leaf::Whole);
+    }
+
+    /// Adds a path that is only tested for selecting something (`exists`): its selected nodes
+    /// are built as shells (a scalar as it is, an object or array without its members), so a
+    /// large subtree is not built to learn that it is there.
+    pub(crate) fn add_presence(&mut self, segments: &[Segment]) {
+        self.add_selected(segments, Leaf::Shell);
+    }
+
+    fn add_selected(&mut self, segments: &[Segment], leaf: Leaf) {
         let uses_root = segments
             .iter()
             .flat_map(|s| &s.selectors)
@@ -47,7 +67,7 @@ impl Projection {
         if uses_root {
             self.whole = true;
         } else {
-            self.add(segments);
+            self.add(segments, leaf);
         }
     }
 
@@ -63,12 +83,13 @@ impl Projection {
         node.whole = true;
     }
 
-    fn add(&mut self, segments: &[Segment]) {
+    fn add(&mut self, segments: &[Segment], leaf: Leaf) {
         if self.whole {
             return;
         }
         let Some((seg, rest)) = segments.split_first() else {
-            self.whole = true;
+            // A shell is what a node of the projection without members builds.
+            self.whole |= leaf == Leaf::Whole;
             return;
         };
         let filtered = seg
@@ -81,8 +102,8 @@ impl Projection {
         }
         for sel in &seg.selectors {
             match sel {
-                Selector::Name(n) => self.child(n).add(rest),
-                _ => self.any.get_or_insert_with(Box::default).add(rest),
+                Selector::Name(n) => self.child(n).add(rest, leaf),
+                _ => self.any.get_or_insert_with(Box::default).add(rest, leaf),
             }
         }
     }
@@ -168,6 +189,26 @@ mod tests {
         assert!(proj(&["$..x"]).whole);
         assert!(proj(&["$.a[?@.x == $.y]"]).whole);
         assert!(proj(&["$"]).whole);
+    }
+
+    #[test]
+    fn a_presence_test_builds_a_shell_unless_the_node_is_also_read() {
+        let path = |p: &str| super::super::path::Path::compile(p).unwrap().segments;
+        let mut p = Projection::default();
+        p.add_presence(&path("$.cognigy"));
+        p.add_presence(&path("$.items[*]"));
+        p.add_presence(&path("$.a[?@.x]"));
+        p.add_path(&path("$.user.id"));
+        p.add_presence(&path("$.user"));
+        p.finish();
+        let shell = p.member("cognigy").unwrap();
+        assert!(!shell.whole && shell.fields.is_empty() && shell.any.is_none());
+        let item = p.member("items").unwrap().element().unwrap();
+        assert!(!item.whole && item.fields.is_empty());
+        assert!(p.member("a").unwrap().whole, "a filter reads what it tests");
+        assert!(p.member("user").unwrap().member("id").unwrap().whole);
+        p.add_path(&path("$.cognigy"));
+        assert!(p.member("cognigy").unwrap().whole);
     }
 
     #[test]

@@ -1,0 +1,107 @@
+//! The projection changes how much of a payload is built, never a result: every shipped rule
+//! on every shipped payload gives the same outcome, output and error as with the whole payload.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::Plan;
+use crate::compile_paths;
+use crate::plan::projection::Projection;
+
+fn root() -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).to_path_buf()
+}
+
+/// Every payload of the rule fixtures: NDJSON lines and whole `.json` files (the expected
+/// outputs and the contexts are not payloads).
+fn payloads() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut dirs: Vec<PathBuf> = fs::read_dir(root().join("fixtures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|d| {
+            !["core", "cli", "jsonpath-cts"]
+                .iter()
+                .any(|n| d.ends_with(n))
+        })
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for f in files {
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("expected") || name.starts_with("crm") {
+                continue;
+            }
+            let text = fs::read(&f).unwrap();
+            if name.ends_with(".ndjson") {
+                for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+                    if !line.is_empty() {
+                        out.push((format!("{}:{}", f.display(), i + 1), line.to_vec()));
+                    }
+                }
+            } else if name.ends_with(".json") {
+                out.push((f.display().to_string(), text));
+            }
+        }
+    }
+    out
+}
+
+/// The outcome, output and error code of one transform, comparable across plans.
+fn run(plan: &Plan, rule: Option<&str>, payload: &[u8], context: Option<&Value>) -> String {
+    match plan.transform_value(rule, payload, context) {
+        Ok((outcome, value)) => format!("{outcome:?} {value:?}"),
+        Err(e) => format!("error {:?}: {e}", e.code()),
+    }
+}
+
+#[test]
+fn the_projection_never_changes_a_result() {
+    let planned = compile_paths(&[root().join("rules")]).unwrap().plan;
+    let mut whole = compile_paths(&[root().join("rules")]).unwrap().plan;
+    assert!(
+        !planned.projection.whole,
+        "the shipped rules do not read every payload whole"
+    );
+    whole.projection = Projection {
+        whole: true,
+        ..Projection::default()
+    };
+    let contexts = [
+        None,
+        Some(
+            serde_json::json!({"crm": {"tier": "gold", "email": "a@example.com"}, "receivedAt": "2026-11-11T06:25:16Z"}),
+        ),
+    ];
+    let mut rules: Vec<Option<&str>> = vec![None];
+    rules.extend(planned.rules.iter().map(|r| Some(r.name.as_str())));
+    let payloads = payloads();
+    assert!(payloads.len() > 400, "{} payloads", payloads.len());
+    for (at, payload) in &payloads {
+        for context in &contexts {
+            for rule in &rules {
+                // A rule that reads the clock may differ between two runs: a result is compared
+                // when the whole-payload plan gave the same twice around it.
+                let mut tries = 0;
+                loop {
+                    let before = run(&whole, *rule, payload, context.as_ref());
+                    let got = run(&planned, *rule, payload, context.as_ref());
+                    let after = run(&whole, *rule, payload, context.as_ref());
+                    if before == after {
+                        assert_eq!(got, before, "{at}, rule {rule:?}, context {context:?}");
+                        break;
+                    }
+                    tries += 1;
+                    assert!(tries < 5, "{at}: the whole-payload results keep changing");
+                }
+            }
+        }
+    }
+}
