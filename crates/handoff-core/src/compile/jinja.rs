@@ -8,7 +8,8 @@ use minijinja::value::Value as MjValue;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
 use crate::exec::jinja::RESULT_VAR;
-use crate::plan::{Base, Jinja, Lookup};
+use crate::plan::projection::Projection;
+use crate::plan::{Base, Jinja, JinjaVar, Lookup};
 
 /// A lookup table as templates see it: entries and the default (undefined when none).
 type Table = (HashMap<String, MjValue>, MjValue);
@@ -138,10 +139,11 @@ impl JinjaBuilder {
 /// Resolves the variables a template reads: the top-level name of each must be `input`,
 /// `context` or a binding. Returns the `Jinja` and the names that are unknown.
 pub(crate) fn resolve(name: &str, vars: &[String], bindings: &[String]) -> (Jinja, Vec<String>) {
-    let mut out: Vec<(String, Base)> = Vec::new();
+    let mut out: Vec<JinjaVar> = Vec::new();
     let mut unknown = Vec::new();
     for var in vars {
-        let top = var.split('.').next().unwrap_or(var);
+        let mut parts = var.split('.');
+        let top = parts.next().unwrap_or(var);
         let base = match top {
             "input" => Base::Input,
             "context" => Base::Context,
@@ -155,9 +157,18 @@ pub(crate) fn resolve(name: &str, vars: &[String], bindings: &[String]) -> (Jinj
                 }
             },
         };
-        if !out.iter().any(|(n, _)| n == top) {
-            out.push((top.to_owned(), base));
-        }
+        let i = match out.iter().position(|v| v.name == top) {
+            Some(i) => i,
+            None => {
+                out.push(JinjaVar {
+                    name: top.to_owned(),
+                    base,
+                    reads: Projection::default(),
+                });
+                out.len() - 1
+            }
+        };
+        out[i].reads.add_names(parts);
     }
     (
         Jinja {

@@ -346,9 +346,9 @@ impl Ctx<'_> {
         }
         // Any table of the file may be read with `lookup()`; which one is only known at run time.
         self.used_tables.iter_mut().for_each(|u| *u = true);
-        for (_, base) in &jinja.vars {
-            if let crate::plan::Base::Binding(i) = base {
-                self.used_bindings[*i] = true;
+        for var in &jinja.vars {
+            if let crate::plan::Base::Binding(i) = var.base {
+                self.used_bindings[i] = true;
             }
         }
         if !unknown.is_empty() {

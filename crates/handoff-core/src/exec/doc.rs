@@ -13,6 +13,7 @@ use serde::ser::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::plan::location::Element;
+use crate::plan::projection::Projection;
 
 /// A node of the projected payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,6 +188,14 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// Whether the node is an object.
+    pub(crate) fn is_object(self) -> bool {
+        matches!(
+            self,
+            Node::Doc(Doc::Object(_)) | Node::Json(Value::Object(_))
+        )
+    }
+
     /// Whether the node is an array.
     pub(crate) fn is_array(self) -> bool {
         matches!(self, Node::Doc(Doc::Array(_)) | Node::Json(Value::Array(_)))
@@ -265,6 +274,30 @@ impl Serialize for Node<'_> {
     }
 }
 
+/// A node as a template sees it: an object keeps only the members `reads` names, down to the
+/// ones it reads whole; anything else is serialized as it is.
+pub(crate) struct Pruned<'a> {
+    pub(crate) node: Node<'a>,
+    pub(crate) reads: &'a Projection,
+}
+
+impl Serialize for Pruned<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.reads.whole || !self.node.is_object() {
+            return self.node.serialize(s);
+        }
+        let mut kept = Vec::with_capacity(self.reads.fields.len());
+        self.node.each_child(|node, at| {
+            if let Element::Name(name) = at {
+                if let Some(reads) = self.reads.member(name) {
+                    kept.push((name, Pruned { node, reads }));
+                }
+            }
+        });
+        s.collect_map(kept)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,6 +336,27 @@ mod tests {
             };
             assert_eq!(m.len(), n);
             assert_eq!(m[1], (Cow::Borrowed("k1"), Doc::Str(Cow::Borrowed("last"))));
+        }
+    }
+
+    #[test]
+    fn a_template_sees_only_the_members_it_reads() {
+        let v = json!({"channel": "voice", "data": {"big": [1, 2, 3], "x": {"y": 1, "z": 2}}, "list": [{"a": 1}], "skip": "me"});
+        let d = doc(&v);
+        let mut reads = Projection::default();
+        reads.add_names(["channel"]);
+        reads.add_names(["data", "x", "y"]);
+        reads.add_names(["list", "a"]);
+        reads.add_names(["absent"]);
+        for node in [Node::Json(&v), Node::Doc(&d)] {
+            let seen = serde_json::to_value(Pruned { node, reads: &reads }).unwrap();
+            assert_eq!(
+                seen,
+                json!({"channel": "voice", "data": {"x": {"y": 1}}, "list": [{"a": 1}]})
+            );
+            let all = Projection::everything();
+            let seen = serde_json::to_value(Pruned { node, reads: &all }).unwrap();
+            assert_eq!(seen, v);
         }
     }
 

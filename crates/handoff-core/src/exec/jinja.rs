@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::Frame;
+use super::doc::Pruned;
 use crate::codes::Code;
 use crate::error::Error;
 use crate::plan::Jinja;
@@ -10,12 +11,17 @@ use crate::plan::Jinja;
 /// The variable an expression's wrapper template sets.
 pub(crate) const RESULT_VAR: &str = "__value";
 
-/// The context of one call: only the variables the template reads, converted once each.
+/// The context of one call: only the variables the template reads, each converted once with
+/// only the members it reads.
 fn context(frame: &Frame<'_>, j: &Jinja) -> minijinja::Value {
-    minijinja::Value::from_iter(j.vars.iter().filter_map(|(name, base)| {
+    minijinja::Value::from_iter(j.vars.iter().filter_map(|var| {
+        let node = frame.base_value(var.base)?;
         Some((
-            name.as_str(),
-            minijinja::Value::from_serialize(frame.base_value(*base)?),
+            var.name.as_str(),
+            minijinja::Value::from_serialize(Pruned {
+                node,
+                reads: &var.reads,
+            }),
         ))
     }))
 }

@@ -358,7 +358,17 @@ pub(crate) enum Cond {
 /// `__value`) and the variables it reads, so only those are converted per call.
 pub(crate) struct Jinja {
     pub(crate) name: String,
-    pub(crate) vars: Vec<(String, Base)>,
+    pub(crate) vars: Vec<JinjaVar>,
+}
+
+/// A variable a template or expression reads, and which of its members (only those are
+/// converted for it).
+#[derive(Debug)]
+pub(crate) struct JinjaVar {
+    pub(crate) name: String,
+    pub(crate) base: Base,
+    /// The member names it reads below the variable (`whole` when it reads the variable itself).
+    pub(crate) reads: Projection,
 }
 
 /// A comparison operator.
