@@ -469,3 +469,51 @@ fn a_path_ending_in_a_unicode_escape_is_e200() {
         assert_eq!(path_codes(path), [Code::PathSyntax], "{path}");
     }
 }
+
+/// Two rules: one reads `data` whole through a template, the other never reads it, so a plan
+/// of both defers `data` and builds it only for the first.
+fn deferred() -> Plan {
+    let text = r#"
+[[rule]]
+name = "reads-data"
+when = { path = "$.kind", eq = "rest" }
+[rule.limits]
+payload_depth = 4
+[rule.map]
+"entities" = { template = "{{ input.data | tojson }}" }
+
+[[rule]]
+name = "reads-id"
+[rule.map]
+"id" = { path = "$.id" }
+"#;
+    compile("deferred.toml", text.to_owned())
+}
+
+#[test]
+fn a_deferred_part_that_cannot_be_built_fails_only_the_rule_that_reads_it() {
+    let plan = deferred();
+    let filler = "x".repeat(300);
+    for (data, code) in [
+        // A lone surrogate passes the skipping scan, not a string's decoding.
+        (format!(r#"["\ud800", "{filler}"]"#), Code::InvalidJson),
+        // Deeper than the rule's own limit, though not than the plan's.
+        (format!(r#"[[[[["{filler}"]]]]]"#), Code::PayloadTooDeep),
+    ] {
+        for kind in ["rest", "other"] {
+            let payload = format!(r#"{{"kind": "{kind}", "id": 7, "data": {data}}}"#);
+            let mut out = b"kept ".to_vec();
+            let result = plan.transform(payload.as_bytes(), None, &mut out);
+            if kind == "rest" {
+                assert_eq!(result.unwrap_err().code(), code, "{payload}");
+                assert_eq!(out, b"kept ", "nothing written on failure");
+            } else {
+                assert_eq!(result.unwrap(), Outcome::Transformed { rule: "reads-id" });
+                assert_eq!(out, br#"kept {"id":7}"#);
+            }
+        }
+    }
+    let fine = format!(r#"{{"kind": "rest", "data": {{"a": "{filler}"}}}}"#);
+    let (_, value) = plan.transform_value(None, fine.as_bytes(), None).unwrap();
+    assert_eq!(value, Some(json!({"entities": {"a": filler}})));
+}

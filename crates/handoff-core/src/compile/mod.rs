@@ -133,7 +133,7 @@ pub fn compile_sources(
         rules: Vec::new(),
         by_name: HashMap::new(),
         tables: Vec::new(),
-        projection: Projection::default(),
+        reads: Vec::new(),
         diags,
         hasher: Sha256::new(),
         parse_limits: None,
@@ -214,7 +214,8 @@ struct Builder {
     rules: Vec<Rule>,
     by_name: HashMap<String, usize>,
     tables: Vec<Lookup>,
-    projection: Projection,
+    /// What each rule reads of the input, in the order of `rules`.
+    reads: Vec<Projection>,
     diags: Vec<Diagnostic>,
     hasher: Sha256,
     parse_limits: Option<Limits>,
@@ -574,6 +575,7 @@ impl Builder {
         let mut ignores = Vec::new();
         let mut maps = Vec::new();
         let mut output = OutNode::Object(Vec::new());
+        let mut reads = Projection::default();
         let when;
         let (output_schema, input_schema, passthrough, tests);
         {
@@ -588,7 +590,7 @@ impl Builder {
                 bindings: Vec::new(),
                 used_bindings: &mut used_bindings,
                 limits,
-                projection: &mut self.projection,
+                projection: &mut reads,
                 jinja: &mut self.jinja,
                 hasher: &mut self.hasher,
             };
@@ -755,6 +757,7 @@ impl Builder {
             },
         });
         self.by_name.insert(name.clone(), self.rules.len());
+        self.reads.push(reads);
         self.rules.push(Rule {
             name,
             description: raw.description.clone(),
@@ -779,7 +782,7 @@ impl Builder {
         self.jinja.add_lookups(&self.tables);
         let parse_limits = self.parse_limits.unwrap_or_default();
         self.jinja.env.set_fuel(Some(parse_limits.template_fuel));
-        self.projection.finish();
+        let projection = Projection::of_rules(self.reads);
         let hash = self.hasher.finalize();
         let hash: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
         let plan = Plan {
@@ -787,7 +790,7 @@ impl Builder {
             rules: self.rules,
             by_name: self.by_name,
             tables: self.tables,
-            projection: self.projection,
+            projection,
             env: self.jinja.env,
             parse_limits,
             files,

@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use serde::ser::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use super::input::Lazy;
 use crate::plan::location::Element;
 use crate::plan::projection::Projection;
 
@@ -26,6 +27,8 @@ pub(crate) enum Doc<'de> {
     /// Members in payload order, each name once (the last value of a repeated name wins, in
     /// the place of its first occurrence, as in `serde_json::Map`).
     Object(Vec<(Cow<'de, str>, Doc<'de>)>),
+    /// A deferred part: built, as a `Value`, when it is first reached ([`Node::of_doc`]).
+    Lazy(Box<Lazy<'de>>),
 }
 
 /// Objects up to this many members are searched by comparing names, which is cheaper than
@@ -51,6 +54,7 @@ impl<'de> Doc<'de> {
                 }
                 Value::Object(map)
             }
+            Doc::Lazy(lazy) => lazy.value().clone(),
         }
     }
 }
@@ -101,6 +105,7 @@ impl Serialize for Doc<'_> {
             Doc::Scalar(v) => v.serialize(s),
             Doc::Array(items) => s.collect_seq(items),
             Doc::Object(members) => s.collect_map(members.iter().map(|(n, v)| (n.as_ref(), v))),
+            Doc::Lazy(lazy) => lazy.value().serialize(s),
         }
     }
 }
@@ -114,13 +119,23 @@ pub(crate) enum Node<'a> {
 }
 
 impl<'a> Node<'a> {
+    /// The node of a projected tree's node; a deferred part is built here, when it is first
+    /// reached, so no `Node::Doc` is ever a `Doc::Lazy`.
+    #[inline]
+    pub(crate) fn of_doc(doc: &'a Doc<'a>) -> Node<'a> {
+        match doc {
+            Doc::Lazy(lazy) => Node::Json(lazy.value()),
+            doc => Node::Doc(doc),
+        }
+    }
+
     /// The member called `name` of an object, and its name as stored.
     pub(crate) fn member(self, name: &str) -> Option<(Node<'a>, &'a str)> {
         match self {
             Node::Doc(Doc::Object(members)) => members
                 .iter()
                 .find(|(n, _)| n == name)
-                .map(|(n, v)| (Node::Doc(v), n.as_ref())),
+                .map(|(n, v)| (Node::of_doc(v), n.as_ref())),
             Node::Json(Value::Object(m)) if m.len() <= LINEAR_LOOKUP => m
                 .iter()
                 .find(|(n, _)| n.as_str() == name)
@@ -141,7 +156,7 @@ impl<'a> Node<'a> {
             usize::try_from(index).ok()?
         };
         match self {
-            Node::Doc(Doc::Array(items)) => items.get(i).map(|v| (Node::Doc(v), i)),
+            Node::Doc(Doc::Array(items)) => items.get(i).map(|v| (Node::of_doc(v), i)),
             Node::Json(Value::Array(items)) => items.get(i).map(|v| (Node::Json(v), i)),
             _ => None,
         }
@@ -172,11 +187,11 @@ impl<'a> Node<'a> {
         match self {
             Node::Doc(Doc::Object(members)) => members
                 .iter()
-                .for_each(|(n, v)| f(Node::Doc(v), Element::Name(n))),
+                .for_each(|(n, v)| f(Node::of_doc(v), Element::Name(n))),
             Node::Doc(Doc::Array(items)) => items
                 .iter()
                 .enumerate()
-                .for_each(|(i, v)| f(Node::Doc(v), Element::Index(i))),
+                .for_each(|(i, v)| f(Node::of_doc(v), Element::Index(i))),
             Node::Json(Value::Object(m)) => m
                 .iter()
                 .for_each(|(n, v)| f(Node::Json(v), Element::Name(n))),
@@ -349,7 +364,11 @@ mod tests {
         reads.add_names(["list", "a"]);
         reads.add_names(["absent"]);
         for node in [Node::Json(&v), Node::Doc(&d)] {
-            let seen = serde_json::to_value(Pruned { node, reads: &reads }).unwrap();
+            let seen = serde_json::to_value(Pruned {
+                node,
+                reads: &reads,
+            })
+            .unwrap();
             assert_eq!(
                 seen,
                 json!({"channel": "voice", "data": {"x": {"y": 1}}, "list": [{"a": 1}]})

@@ -108,18 +108,34 @@ impl Plan {
             None => None,
         };
         let limits = named.map_or(&self.parse_limits, |i| &self.rules[i].limits);
-        let parsed = input::parse(
-            payload,
-            &self.projection,
-            limits.payload_bytes,
-            limits.payload_depth,
-        )?;
-        let input = &parsed;
-        let (bytes, depth) = (payload.len(), parsed.depth);
+        let state = input::State::new(limits.payload_depth);
+        let parsed = input::parse(payload, &self.projection, limits.payload_bytes, &state)?;
+        let start = out.len();
+        let result = self.dispatch(named, &parsed, context, out);
+        drop(parsed);
+        // A deferred part that could not be built fails the transform, as it would have failed
+        // the parse had it been built then; what was written is taken back.
+        match (state.into_failure(), result) {
+            (Some(e), _) | (None, Err(e)) => {
+                out.truncate(start);
+                Err(e)
+            }
+            (None, Ok(outcome)) => Ok(outcome),
+        }
+    }
+
+    /// Runs the named rule, or the first rule whose condition holds, on a parsed payload.
+    fn dispatch(
+        &self,
+        named: Option<usize>,
+        input: &Input<'_>,
+        context: Option<&Value>,
+        out: &mut Vec<u8>,
+    ) -> Result<Outcome<'_>, Error> {
         if let Some(i) = named {
             let rule = &self.rules[i];
             if self.applies(rule, input, context)? {
-                return self.apply(rule, input, context, bytes, depth, out);
+                return self.apply(rule, input, context, out);
             }
             return Ok(Outcome::NoRule {
                 reason: format!("the condition of no rule holds (tried {})", rule.name),
@@ -139,7 +155,7 @@ impl Plan {
                     None => continue,
                 },
             };
-            return self.apply(rule, input, context, bytes, depth, out);
+            return self.apply(rule, input, context, out);
         }
         Ok(Outcome::NoRule {
             reason: format!("the condition of no rule holds (tried {})", self.tried()),
@@ -172,19 +188,19 @@ impl Plan {
         k.index.get(got.get().as_str()?).copied()
     }
 
-    /// Runs a rule that applies: its own limits, then its bindings and mappings.
+    /// Runs a rule that applies: its own limits, then its bindings and mappings. The depth is
+    /// checked again after them, since they may have built deferred parts of the payload.
     fn apply<'p>(
         &'p self,
         rule: &'p Rule,
         input: &Input<'_>,
         context: Option<&Value>,
-        bytes: usize,
-        depth: usize,
         out: &mut Vec<u8>,
     ) -> Result<Outcome<'p>, Error> {
-        check_rule_limits(rule, bytes, depth)?;
+        check_rule_limits(rule, input.bytes(), input.depth())?;
         let frame = Frame::new(self, rule, input, context);
         let ignored = frame.run(out).map_err(|e| e.with_rule(&rule.name))?;
+        check_rule_limits(rule, input.bytes(), input.depth())?;
         Ok(match ignored {
             Some(i) => Outcome::Ignored {
                 rule: &rule.name,
@@ -652,7 +668,7 @@ impl<'a> Frame<'a> {
 
     fn base(&self, base: Base) -> Option<BaseRef<'a, '_>> {
         match base {
-            Base::Input => Some(BaseRef::Long(Node::Doc(&self.input.doc))),
+            Base::Input => Some(BaseRef::Long(Node::of_doc(&self.input.doc))),
             Base::Context => self.context.map(|c| BaseRef::Long(Node::Json(c))),
             Base::Binding(i) => match self.bindings.get(i)?.as_ref()? {
                 Bound::Node(n) => Some(BaseRef::Long(*n)),

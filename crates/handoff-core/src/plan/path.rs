@@ -73,6 +73,7 @@ impl Step {
     }
 
     /// The child of `v` this step selects, and its location element (not for wildcards).
+    #[inline]
     fn apply<'a>(&self, v: Node<'a>) -> Option<(Node<'a>, Element<'a>)> {
         match self {
             Step::Name(n) => v.member(n).map(|(v, k)| (v, Element::Name(k))),
@@ -373,9 +374,10 @@ pub fn conformance_run<'a>(text: &str, root: &'a Value) -> Result<ConformanceRun
     projection.add_path(&path.segments);
     projection.finish();
     let text = root.to_string();
-    let input = crate::exec::input::parse(text.as_bytes(), &projection, usize::MAX, 1024)
+    let state = crate::exec::input::State::new(1024);
+    let input = crate::exec::input::parse(text.as_bytes(), &projection, usize::MAX, &state)
         .map_err(|e| format!("the document does not parse: {e}"))?;
-    let projected = match path.query(Node::Doc(&input.doc)) {
+    let projected = match path.query(Node::of_doc(&input.doc)) {
         Some(nodes) => (0..nodes.len())
             .map(|i| nodes.get(i).value().into_owned())
             .collect(),

@@ -13,13 +13,24 @@ enum Leaf {
 
 /// A tree of the members and elements a plan reads. A `whole` node is built completely; any
 /// other node is built only as far as its `fields` (named members) and `any` (every member or
-/// element) reach, and everything else is skipped by the parser without being built.
+/// element) reach, and everything else is skipped by the parser without being built. A
+/// `deferred` node (whole, but not read by every rule) is kept as its text and built when an
+/// evaluation first reaches it.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Projection {
     pub(crate) whole: bool,
+    pub(crate) deferred: bool,
     pub(crate) fields: Vec<(String, Projection)>,
     pub(crate) any: Option<Box<Projection>>,
 }
+
+/// A projection that reads everything, as a deferred part is built.
+pub(crate) static WHOLE: Projection = Projection {
+    whole: true,
+    deferred: false,
+    fields: Vec::new(),
+    any: None,
+};
 
 impl Projection {
     /// A projection that reads everything.
@@ -28,6 +39,48 @@ impl Projection {
         Projection {
             whole: true,
             ..Projection::default()
+        }
+    }
+
+    /// The projection of a plan: what any of its rules reads (`rules`, one projection each).
+    ///
+    /// A subtree that some rule reads whole but another does not read at all is deferred, so
+    /// that a folder of rules does not build, for every payload, the parts only one rule reads
+    /// (a template over `input.data`). What every rule reaches is built while parsing, as
+    /// it is for a plan of one rule.
+    pub(crate) fn of_rules(mut rules: Vec<Projection>) -> Projection {
+        let mut union = Projection::default();
+        for r in &mut rules {
+            r.finish();
+            union.merge(r);
+        }
+        union.finish();
+        if rules.len() > 1 {
+            let all: Vec<Option<&Projection>> = rules.iter().map(Some).collect();
+            union.defer(&all, true);
+        }
+        union
+    }
+
+    /// Marks the whole nodes that not every rule reaches (`rules`: each rule's node here, if
+    /// it reaches this far). The root is never deferred.
+    fn defer(&mut self, rules: &[Option<&Projection>], root: bool) {
+        if self.whole {
+            self.deferred = !root && rules.iter().any(Option::is_none);
+            return;
+        }
+        let below =
+            |step: &dyn Fn(&Projection) -> Option<&Projection>| -> Vec<Option<&Projection>> {
+                rules
+                    .iter()
+                    .map(|r| r.and_then(|r| if r.whole { Some(r) } else { step(r) }))
+                    .collect()
+            };
+        for (name, child) in &mut self.fields {
+            child.defer(&below(&|r| r.member(name)), false);
+        }
+        if let Some(any) = &mut self.any {
+            any.defer(&below(&|r| r.element()), false);
         }
     }
 
@@ -209,6 +262,35 @@ mod tests {
         assert!(p.member("user").unwrap().member("id").unwrap().whole);
         p.add_path(&path("$.cognigy"));
         assert!(p.member("cognigy").unwrap().whole);
+    }
+
+    #[test]
+    fn what_only_some_rules_read_whole_is_deferred() {
+        let one = proj(&["$.data", "$.cognigy.intents[*]", "$.sessionId"]);
+        let two = proj(&["$.cognigy.intents[*]", "$.cognigy.flow", "$.sessionId"]);
+        let p = Projection::of_rules(vec![one.clone(), two]);
+        assert!(
+            p.member("data").unwrap().deferred,
+            "only the first rule reads data"
+        );
+        let cognigy = p.member("cognigy").unwrap();
+        assert!(!cognigy.deferred && !cognigy.whole);
+        assert!(
+            !cognigy
+                .member("intents")
+                .unwrap()
+                .element()
+                .unwrap()
+                .deferred
+        );
+        assert!(cognigy.member("flow").unwrap().deferred);
+        assert!(!p.member("sessionId").unwrap().deferred);
+        // A plan of one rule builds everything it reads while parsing.
+        let alone = Projection::of_rules(vec![one.clone()]);
+        assert!(!alone.member("data").unwrap().deferred);
+        // A rule that reads all of the input reaches every part of it.
+        let p = Projection::of_rules(vec![one, Projection::everything()]);
+        assert!(p.whole && !p.deferred);
     }
 
     #[test]
