@@ -70,10 +70,14 @@ fn the_projection_never_changes_a_result() {
         !planned.projection.whole,
         "the shipped rules do not read every payload whole"
     );
-    whole.projection = Projection {
-        whole: true,
-        ..Projection::default()
-    };
+    assert!(
+        planned
+            .projection
+            .member("data")
+            .is_some_and(|d| d.deferred),
+        "the shipped folder defers `data` (only the REST rule's template reads it whole)"
+    );
+    whole.projection = Projection::everything();
     let contexts = [
         None,
         Some(
