@@ -13,6 +13,10 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PEERS_SRC="${PEERS_SRC:-$ROOT/../shared/peers}"
 WORK="${WORK:-/tmp/handoff-peers}"
 RUN_DIR="${RUN_DIR:-$ROOT/benches/runs/$(date -u +%Y-%m-%d)-$(cd "$ROOT" && git rev-parse --short HEAD)}"
+# A second run of the same day and commit gets its own folder (-2, -3, ...).
+if [ -e "$RUN_DIR/RESULTS.md" ]; then
+  n=2; while [ -e "$RUN_DIR-$n/RESULTS.md" ]; do n=$((n + 1)); done; RUN_DIR="$RUN_DIR-$n"
+fi
 [ -d "$PEERS_SRC" ] || { echo "no peers at $PEERS_SRC" >&2; exit 2; }
 
 echo "==> building handoff (release)"
