@@ -8,17 +8,9 @@ use super::{Ctx, json_of, span};
 use crate::codes::Code;
 use crate::exec::cast;
 use crate::plan::path::{Path, PathError};
+use crate::plan::projection::Leaf;
 use crate::plan::{Base, Cast, CmpOp, Cond, Mapping, NowFormat, Policy, Select, Source, ToObject};
 use crate::rules::{RawCond, RawMapping, SStr};
-
-/// What a path of the input is read for, which decides how much of its nodes is parsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Reads {
-    /// The selected nodes themselves.
-    Nodes,
-    /// Only whether it selects something (`exists`).
-    Presence,
-}
 
 /// Rule-wide defaults a mapping inherits.
 #[derive(Clone)]
@@ -200,7 +192,7 @@ impl Ctx<'_> {
                 None => Base::Input,
             };
             return match &raw.path {
-                Some(p) => Some(Source::Path(base, self.path(p, base, Reads::Nodes)?)),
+                Some(p) => Some(Source::Path(base, self.path(p, base, Leaf::Whole)?)),
                 None => {
                     if base == Base::Input {
                         self.projection.whole = true;
@@ -276,7 +268,7 @@ impl Ctx<'_> {
 
     /// Compiles a JSONPath, checks its depth and evaluation cost, and adds what it reads to the
     /// projection.
-    pub(crate) fn path(&mut self, raw: &SStr, base: Base, reads: Reads) -> Option<Path> {
+    pub(crate) fn path(&mut self, raw: &SStr, base: Base, leaf: Leaf) -> Option<Path> {
         let text = raw.get_ref();
         let at = span(raw);
         // The string's first character sits one byte after the opening quote (exact for
@@ -324,10 +316,8 @@ impl Ctx<'_> {
                 None
             }
             Ok(path) => {
-                match (base, reads) {
-                    (Base::Input, Reads::Nodes) => self.projection.add_path(&path.segments),
-                    (Base::Input, Reads::Presence) => self.projection.add_presence(&path.segments),
-                    _ => {}
+                if base == Base::Input {
+                    self.projection.add_selected(&path.segments, leaf);
                 }
                 Some(path)
             }
@@ -505,8 +495,8 @@ impl Ctx<'_> {
             None => Base::Input,
         };
         let path = match &c.path {
-            Some(p) if op == "exists" => Some(self.path(p, base, Reads::Presence)?),
-            Some(p) => Some(self.path(p, base, Reads::Nodes)?),
+            Some(p) if op == "exists" => Some(self.path(p, base, Leaf::Shell)?),
+            Some(p) => Some(self.path(p, base, Leaf::Whole)?),
             None => {
                 if base == Base::Input && located {
                     self.projection.whole = true;

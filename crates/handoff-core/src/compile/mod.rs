@@ -339,17 +339,13 @@ impl Ctx<'_> {
 
     fn resolve(&mut self, name: &str, vars: &[String], at: Range<usize>) -> Option<Jinja> {
         let (jinja, unknown) = resolve(name, vars, &self.bindings);
-        for var in vars {
-            let mut parts = var.split('.');
-            if parts.next() == Some("input") {
-                self.projection.add_names(parts);
-            }
-        }
         // Any table of the file may be read with `lookup()`; which one is only known at run time.
         self.used_tables.iter_mut().for_each(|u| *u = true);
         for var in &jinja.vars {
-            if let crate::plan::Base::Binding(i) = var.base {
-                self.used_bindings[i] = true;
+            match var.base {
+                crate::plan::Base::Input => self.projection.merge(&var.reads),
+                crate::plan::Base::Binding(i) => self.used_bindings[i] = true,
+                crate::plan::Base::Context => {}
             }
         }
         if !unknown.is_empty() {

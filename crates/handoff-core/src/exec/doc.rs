@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use serde::ser::{Serialize, Serializer};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use super::input::Lazy;
@@ -301,15 +301,17 @@ impl Serialize for Pruned<'_> {
         if self.reads.whole || !self.node.is_object() {
             return self.node.serialize(s);
         }
-        let mut kept = Vec::with_capacity(self.reads.fields.len());
+        let mut map = s.serialize_map(None)?;
+        let mut written = Ok(());
         self.node.each_child(|node, at| {
-            if let Element::Name(name) = at {
+            if let (Ok(()), Element::Name(name)) = (&written, at) {
                 if let Some(reads) = self.reads.member(name) {
-                    kept.push((name, Pruned { node, reads }));
+                    written = map.serialize_entry(name, &Pruned { node, reads });
                 }
             }
         });
-        s.collect_map(kept)
+        written?;
+        map.end()
     }
 }
 

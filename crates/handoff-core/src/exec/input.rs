@@ -276,13 +276,8 @@ impl<'de> Visitor<'de> for Seed<'_, 'de> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Doc<'de>, A::Error> {
         let depth = self.depth + 1;
         self.state.enter(depth)?;
-        let child = if self.proj.whole {
-            Some(self.proj)
-        } else {
-            self.proj.element()
-        };
         let mut out = Vec::new();
-        match child {
+        match self.proj.element() {
             Some(proj) => {
                 while let Some(v) = seq.next_element_seed(Seed {
                     proj,
@@ -329,9 +324,6 @@ struct Key<'p>(&'p Projection);
 
 impl<'p> Key<'p> {
     fn keep<'de>(&self, name: Cow<'de, str>) -> Option<(Cow<'de, str>, &'p Projection)> {
-        if self.0.whole {
-            return Some((name, self.0));
-        }
         let proj = self.0.member(&name)?;
         Some((name, proj))
     }
@@ -358,10 +350,10 @@ impl<'de, 'p> Visitor<'de> for Key<'p> {
 
     fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
         // A name with escapes: decoded into the parser's scratch space, so it is copied.
-        if self.0.whole || self.0.member(v).is_some() {
-            return Ok(self.keep(Cow::Owned(v.to_owned())));
-        }
-        Ok(None)
+        Ok(self
+            .0
+            .member(v)
+            .map(|proj| (Cow::Owned(v.to_owned()), proj)))
     }
 }
 

@@ -200,7 +200,7 @@ impl Plan {
         check_rule_limits(rule, input.bytes(), input.depth())?;
         let frame = Frame::new(self, rule, input, context);
         let ignored = frame.run(out).map_err(|e| e.with_rule(&rule.name))?;
-        check_rule_limits(rule, input.bytes(), input.depth())?;
+        check_rule_depth(rule, input.depth())?;
         Ok(match ignored {
             Some(i) => Outcome::Ignored {
                 rule: &rule.name,
@@ -230,6 +230,7 @@ impl Plan {
     }
 }
 
+/// The rule's own payload limits (the parse used the most generous of all rules').
 fn check_rule_limits(rule: &Rule, bytes: usize, depth: usize) -> Result<(), Error> {
     if bytes > rule.limits.payload_bytes {
         return Err(Error::new(
@@ -241,6 +242,11 @@ fn check_rule_limits(rule: &Rule, bytes: usize, depth: usize) -> Result<(), Erro
         )
         .with_rule(&rule.name));
     }
+    check_rule_depth(rule, depth)
+}
+
+/// The rule's own depth limit, on what has been built so far.
+fn check_rule_depth(rule: &Rule, depth: usize) -> Result<(), Error> {
     if depth > rule.limits.payload_depth {
         return Err(Error::new(
             Code::PayloadTooDeep,

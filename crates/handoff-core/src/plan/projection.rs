@@ -4,10 +4,12 @@ use super::path::{Segment, Selector};
 
 /// How much of the node at the end of a path is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Leaf {
-    /// Everything below it.
+pub(crate) enum Leaf {
+    /// Everything below it: the path's nodes are read.
     Whole,
-    /// Only what it is: a scalar, or an object or array without its members.
+    /// Only what it is, a scalar or an object or array without its members: the path is only
+    /// tested for selecting something (`exists`), so a large subtree is not built to learn
+    /// that it is there.
     Shell,
 }
 
@@ -55,10 +57,8 @@ impl Projection {
             union.merge(r);
         }
         union.finish();
-        if rules.len() > 1 {
-            let all: Vec<Option<&Projection>> = rules.iter().map(Some).collect();
-            union.defer(&all, true);
-        }
+        let all: Vec<Option<&Projection>> = rules.iter().map(Some).collect();
+        union.defer(&all, true);
         union
     }
 
@@ -69,18 +69,13 @@ impl Projection {
             self.deferred = !root && rules.iter().any(Option::is_none);
             return;
         }
-        let below =
-            |step: &dyn Fn(&Projection) -> Option<&Projection>| -> Vec<Option<&Projection>> {
-                rules
-                    .iter()
-                    .map(|r| r.and_then(|r| if r.whole { Some(r) } else { step(r) }))
-                    .collect()
-            };
         for (name, child) in &mut self.fields {
-            child.defer(&below(&|r| r.member(name)), false);
+            let below: Vec<_> = rules.iter().map(|r| (*r)?.member(name)).collect();
+            child.defer(&below, false);
         }
         if let Some(any) = &mut self.any {
-            any.defer(&below(&|r| r.element()), false);
+            let below: Vec<_> = rules.iter().map(|r| (*r)?.element()).collect();
+            any.defer(&below, false);
         }
     }
 
@@ -105,14 +100,8 @@ impl Projection {
         self.add_selected(segments, Leaf::Whole);
     }
 
-    /// Adds a path that is only tested for selecting something (`exists`): its selected nodes
-    /// are built as shells (a scalar as it is, an object or array without its members), so a
-    /// large subtree is not built to learn that it is there.
-    pub(crate) fn add_presence(&mut self, segments: &[Segment]) {
-        self.add_selected(segments, Leaf::Shell);
-    }
-
-    fn add_selected(&mut self, segments: &[Segment], leaf: Leaf) {
+    /// Adds a path whose selected nodes are built as far as `leaf` says.
+    pub(crate) fn add_selected(&mut self, segments: &[Segment], leaf: Leaf) {
         let uses_root = segments
             .iter()
             .flat_map(|s| &s.selectors)
@@ -191,7 +180,8 @@ impl Projection {
         }
     }
 
-    fn merge(&mut self, other: &Projection) {
+    /// Adds what `other` reads.
+    pub(crate) fn merge(&mut self, other: &Projection) {
         if other.whole {
             self.whole = true;
         }
@@ -203,8 +193,11 @@ impl Projection {
         }
     }
 
-    /// The projection of a member (`None`: skip it).
+    /// The projection of a member (`None`: skip it); a whole node's members are whole.
     pub(crate) fn member(&self, name: &str) -> Option<&Projection> {
+        if self.whole {
+            return Some(self);
+        }
         self.fields
             .iter()
             .find(|(n, _)| n == name)
@@ -212,8 +205,12 @@ impl Projection {
             .or(self.any.as_deref())
     }
 
-    /// The projection of every array element (`None`: skip them).
+    /// The projection of every array element (`None`: skip them); a whole node's elements
+    /// are whole.
     pub(crate) fn element(&self) -> Option<&Projection> {
+        if self.whole {
+            return Some(self);
+        }
         self.any.as_deref()
     }
 }
@@ -248,11 +245,11 @@ mod tests {
     fn a_presence_test_builds_a_shell_unless_the_node_is_also_read() {
         let path = |p: &str| super::super::path::Path::compile(p).unwrap().segments;
         let mut p = Projection::default();
-        p.add_presence(&path("$.cognigy"));
-        p.add_presence(&path("$.items[*]"));
-        p.add_presence(&path("$.a[?@.x]"));
+        p.add_selected(&path("$.cognigy"), Leaf::Shell);
+        p.add_selected(&path("$.items[*]"), Leaf::Shell);
+        p.add_selected(&path("$.a[?@.x]"), Leaf::Shell);
         p.add_path(&path("$.user.id"));
-        p.add_presence(&path("$.user"));
+        p.add_selected(&path("$.user"), Leaf::Shell);
         p.finish();
         let shell = p.member("cognigy").unwrap();
         assert!(!shell.whole && shell.fields.is_empty() && shell.any.is_none());
