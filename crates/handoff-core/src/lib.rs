@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+mod clock;
 mod codes;
 mod compile;
 mod diagnostic;
@@ -47,10 +48,11 @@ pub mod plan;
 #[allow(missing_docs)]
 pub mod rules;
 
+pub use clock::Clock;
 pub use codes::Code;
 pub use compile::{Compiled, compile_paths, compile_sources, compile_text};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 pub use error::Error;
-pub use exec::Outcome;
+pub use exec::{Call, Outcome};
 pub use limits::Limits;
 pub use plan::{Plan, PlanInfo};

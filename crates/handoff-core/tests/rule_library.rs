@@ -6,7 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use handoff_core::{Code, Outcome, Plan, SourceFile, compile_paths, compile_sources, compile_text};
+use handoff_core::{
+    Call, Clock, Code, Outcome, Plan, SourceFile, compile_paths, compile_sources, compile_text,
+};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -133,14 +135,28 @@ fn webhook_fixtures() {
 fn enrichment_timestamp_falls_back_to_the_enrichment_time() {
     let plan = library();
     let payload = br#"{"userId": "usr_1", "cognigy": {"conversationId": "conv_1"}}"#;
-    let (_, out) = plan
-        .transform_value(Some("conversation-enrichment"), payload, None)
-        .unwrap();
-    let stamp = out.unwrap()["timestamp"].as_str().unwrap().to_owned();
-    assert!(
-        humantime::parse_rfc3339(&stamp).is_ok(),
-        "not RFC 3339: {stamp}"
+    let rule = Some("conversation-enrichment");
+    let at = |time: &str| {
+        let call = Call::new(None)
+            .rule(rule)
+            .clock(Clock::parse_rfc3339(time).unwrap());
+        let (_, out) = plan.execute_value(call, payload).unwrap();
+        out.unwrap()["timestamp"].clone()
+    };
+    assert_eq!(
+        at("2026-11-20T10:15:30.250+01:00"),
+        "2026-11-20T09:15:30.250Z"
     );
+    assert_eq!(at("2026-11-20T09:15:31Z"), "2026-11-20T09:15:31.000Z");
+    // On the system clock the time is today's.
+    let (_, out) = plan.transform_value(rule, payload, None).unwrap();
+    let stamp = out.unwrap()["timestamp"].as_str().unwrap().to_owned();
+    let stamp: std::time::SystemTime = stamp
+        .parse::<jiff::Timestamp>()
+        .unwrap_or_else(|e| panic!("not RFC 3339: {stamp}: {e}"))
+        .into();
+    let age = std::time::SystemTime::now().duration_since(stamp).unwrap();
+    assert!(age.as_secs() < 3600, "{age:?} old");
 }
 
 fn compile(text: &str) -> Plan {

@@ -1,7 +1,7 @@
 //! Rule tests (`[[rule.test]]`): run each against its rule, report a readable diff on failure.
 
 use handoff_core::plan::{Expect, TestCase};
-use handoff_core::{Outcome, Plan};
+use handoff_core::{Call, Outcome, Plan};
 use serde_json::Value;
 
 /// The result of one rule test.
@@ -27,7 +27,10 @@ pub fn run_tests(plan: &Plan) -> Vec<TestResult> {
 }
 
 fn check(plan: &Plan, rule: &str, t: &TestCase) -> Option<String> {
-    let got = plan.transform_value(Some(rule), t.input.as_bytes(), t.context.as_ref());
+    let call = Call::new(t.context.as_ref())
+        .rule(Some(rule))
+        .clock(t.clock);
+    let got = plan.execute_value(call, t.input.as_bytes());
     match (&t.expect, got) {
         (
             Expect::Output(want),

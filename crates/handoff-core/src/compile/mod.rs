@@ -13,6 +13,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
+use crate::clock::Clock;
 use crate::codes::Code;
 use crate::diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 use crate::limits::Limits;
@@ -905,6 +906,21 @@ fn test(cx: &mut Ctx<'_>, t: &RawTest) -> Option<TestCase> {
             }
         },
     };
+    let clock = match &t.now {
+        None => Clock::System,
+        Some(text) => match Clock::parse_rfc3339(text.get_ref()) {
+            Ok(clock) => clock,
+            Err(e) => {
+                cx.error(
+                    Code::BadTest,
+                    span(text),
+                    e,
+                    "give the time with its offset: now = \"2026-11-11T06:25:16.250Z\"",
+                );
+                return None;
+            }
+        },
+    };
     let expect = match (&t.expect, &t.expect_json, &t.expect_error, t.expect_no_rule) {
         (Some(table), None, None, None) => {
             Expect::Output(json_of(&toml::Value::Table(table.clone())))
@@ -953,6 +969,7 @@ fn test(cx: &mut Ctx<'_>, t: &RawTest) -> Option<TestCase> {
         name: t.name.get_ref().clone(),
         input,
         context,
+        clock,
         expect,
         location: (cx.file.name.clone(), line),
     })

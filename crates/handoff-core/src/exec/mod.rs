@@ -1,5 +1,6 @@
 //! Execution: one payload through a plan. The hot path: no rule parsing, few allocations.
 
+mod call;
 pub(crate) mod cast;
 pub(crate) mod doc;
 #[cfg(test)]
@@ -8,7 +9,6 @@ pub(crate) mod input;
 pub(crate) mod jinja;
 
 use std::borrow::Cow;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::ser::{Serialize, Serializer};
 use serde_json::Value;
@@ -18,9 +18,9 @@ use crate::error::Error;
 use crate::plan::dispatch::{Keyed, Step};
 use crate::plan::output::Filled;
 use crate::plan::path::{Nodes, Path};
-use crate::plan::{
-    Base, Cast, CmpOp, Cond, Mapping, NowFormat, Plan, Policy, Rule, Schema, Select, Source,
-};
+use crate::plan::{Base, Cast, CmpOp, Cond, Mapping, Plan, Policy, Rule, Schema, Select, Source};
+pub use call::Call;
+use call::Now;
 use doc::Node;
 use input::Input;
 
@@ -56,7 +56,7 @@ impl Plan {
         context: Option<&Value>,
         out: &mut Vec<u8>,
     ) -> Result<Outcome<'_>, Error> {
-        self.transform_impl(None, payload, context, out)
+        self.execute(Call::new(context), payload, out)
     }
 
     /// Transforms a raw payload with the named rule (its condition, if any, must hold).
@@ -67,7 +67,7 @@ impl Plan {
         context: Option<&Value>,
         out: &mut Vec<u8>,
     ) -> Result<Outcome<'_>, Error> {
-        self.transform_impl(Some(rule), payload, context, out)
+        self.execute(Call::new(context).rule(Some(rule)), payload, out)
     }
 
     /// Like [`Plan::transform`] (or [`Plan::transform_rule`] with `Some(rule)`), returning
@@ -78,8 +78,17 @@ impl Plan {
         payload: &[u8],
         context: Option<&Value>,
     ) -> Result<(Outcome<'_>, Option<Value>), Error> {
+        self.execute_value(Call::new(context).rule(rule), payload)
+    }
+
+    /// Like [`Plan::execute`], returning the output as a `Value`.
+    pub fn execute_value(
+        &self,
+        call: Call<'_>,
+        payload: &[u8],
+    ) -> Result<(Outcome<'_>, Option<Value>), Error> {
         let mut out = Vec::new();
-        let outcome = self.transform_impl(rule, payload, context, &mut out)?;
+        let outcome = self.execute(call, payload, &mut out)?;
         let value = match outcome {
             Outcome::Transformed { .. } | Outcome::Ignored { .. } => {
                 Some(serde_json::from_slice(&out).map_err(|e| {
@@ -91,14 +100,15 @@ impl Plan {
         Ok((outcome, value))
     }
 
-    fn transform_impl(
+    /// Transforms a raw payload as `call` says (the rule, the context, the clock), appending
+    /// the output JSON to `out` (nothing is appended when no rule applies or it fails).
+    pub fn execute(
         &self,
-        rule: Option<&str>,
+        call: Call<'_>,
         payload: &[u8],
-        context: Option<&Value>,
         out: &mut Vec<u8>,
     ) -> Result<Outcome<'_>, Error> {
-        let named = match rule {
+        let named = match call.rule {
             Some(name) => Some(*self.by_name.get(name).ok_or_else(|| {
                 Error::new(
                     Code::UnknownRule,
@@ -111,7 +121,7 @@ impl Plan {
         let state = input::State::new(limits.payload_depth);
         let parsed = input::parse(payload, &self.projection, limits.payload_bytes, &state)?;
         let start = out.len();
-        let result = self.dispatch(named, &parsed, context, out);
+        let result = self.dispatch(named, &parsed, &call, out);
         drop(parsed);
         // A deferred part that could not be built fails the transform, as it would have failed
         // the parse had it been built then; what was written is taken back.
@@ -129,13 +139,13 @@ impl Plan {
         &self,
         named: Option<usize>,
         input: &Input<'_>,
-        context: Option<&Value>,
+        call: &Call<'_>,
         out: &mut Vec<u8>,
     ) -> Result<Outcome<'_>, Error> {
         if let Some(i) = named {
             let rule = &self.rules[i];
-            if self.applies(rule, input, context)? {
-                return self.apply(rule, input, context, out);
+            if self.applies(rule, input, call)? {
+                return self.apply(rule, input, call, out);
             }
             return Ok(Outcome::NoRule {
                 reason: format!("the condition of no rule holds (tried {})", rule.name),
@@ -145,17 +155,17 @@ impl Plan {
             let rule = match step {
                 Step::Rule(i) => {
                     let rule = &self.rules[*i];
-                    if !self.applies(rule, input, context)? {
+                    if !self.applies(rule, input, call)? {
                         continue;
                     }
                     rule
                 }
-                Step::Keyed(k) => match self.keyed(k, input, context) {
+                Step::Keyed(k) => match self.keyed(k, input, call) {
                     Some(i) => &self.rules[i],
                     None => continue,
                 },
             };
-            return self.apply(rule, input, context, out);
+            return self.apply(rule, input, call, out);
         }
         Ok(Outcome::NoRule {
             reason: format!("the condition of no rule holds (tried {})", self.tried()),
@@ -163,14 +173,9 @@ impl Plan {
     }
 
     /// Whether the rule's `when` holds (a rule without one always applies).
-    fn applies(
-        &self,
-        rule: &Rule,
-        input: &Input<'_>,
-        context: Option<&Value>,
-    ) -> Result<bool, Error> {
+    fn applies(&self, rule: &Rule, input: &Input<'_>, call: &Call<'_>) -> Result<bool, Error> {
         match &rule.when {
-            Some(c) => Frame::new(self, rule, input, context)
+            Some(c) => Frame::new(self, rule, input, call)
                 .holds(c)
                 .map_err(|e| e.with_rule(&rule.name)),
             None => Ok(true),
@@ -178,12 +183,12 @@ impl Plan {
     }
 
     /// The rule of a keyed run whose constant equals the value its condition reads.
-    fn keyed(&self, k: &Keyed, input: &Input<'_>, context: Option<&Value>) -> Option<usize> {
+    fn keyed(&self, k: &Keyed, input: &Input<'_>, call: &Call<'_>) -> Option<usize> {
         let first = &self.rules[k.first];
         let Some(Cond::Cmp { base, path, .. }) = &first.when else {
             return None;
         };
-        let frame = Frame::new(self, first, input, context);
+        let frame = Frame::new(self, first, input, call);
         let got = frame.single(*base, path.as_ref())?;
         k.index.get(got.get().as_str()?).copied()
     }
@@ -194,11 +199,11 @@ impl Plan {
         &'p self,
         rule: &'p Rule,
         input: &Input<'_>,
-        context: Option<&Value>,
+        call: &Call<'_>,
         out: &mut Vec<u8>,
     ) -> Result<Outcome<'p>, Error> {
         check_rule_limits(rule, input.bytes(), input.depth())?;
-        let frame = Frame::new(self, rule, input, context);
+        let frame = Frame::new(self, rule, input, call);
         let ignored = frame.run(out).map_err(|e| e.with_rule(&rule.name))?;
         check_rule_depth(rule, input.depth())?;
         Ok(match ignored {
@@ -409,21 +414,18 @@ pub(crate) struct Frame<'a> {
     rule: &'a Rule,
     input: &'a Input<'a>,
     context: Option<&'a Value>,
+    now: Now,
     bindings: Vec<Option<Bound<'a>>>,
 }
 
 impl<'a> Frame<'a> {
-    fn new(
-        plan: &'a Plan,
-        rule: &'a Rule,
-        input: &'a Input<'a>,
-        context: Option<&'a Value>,
-    ) -> Self {
+    fn new(plan: &'a Plan, rule: &'a Rule, input: &'a Input<'a>, call: &Call<'a>) -> Self {
         Frame {
             plan,
             rule,
             input,
-            context,
+            context: call.context,
+            now: Now::new(call.clock),
             bindings: Vec::new(),
         }
     }
@@ -620,7 +622,7 @@ impl<'a> Frame<'a> {
                 jinja::eval(self, j)?.map_or(Val::Missing, |v| Val::One(Item::Owned(v)))
             }
             Source::Template(j) => Val::One(Item::Owned(jinja::render(self, j)?)),
-            Source::Now(format) => Val::One(Item::Owned(now(*format))),
+            Source::Now(format) => Val::One(Item::Owned(self.now.value(*format))),
         };
         if let Some(to) = &m.to_object {
             v = match v {
@@ -955,16 +957,6 @@ fn preview(v: &Value) -> String {
     }
 }
 
-fn now(format: NowFormat) -> Value {
-    let now = SystemTime::now();
-    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    match format {
-        NowFormat::UnixMs => Value::from(since.as_millis() as u64),
-        NowFormat::Unix => Value::from(since.as_secs()),
-        NowFormat::Rfc3339 => Value::String(humantime::format_rfc3339_millis(now).to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1001,23 +993,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn now_formats() {
-        let text = now(NowFormat::Rfc3339);
-        let text = text.as_str().unwrap();
-        assert_eq!(
-            (text.len(), &text[10..11], &text[19..20], &text[23..]),
-            (24, "T", ".", "Z"),
-            "{text}"
-        );
-        let ms = now(NowFormat::UnixMs).as_u64().unwrap();
-        let s = now(NowFormat::Unix).as_u64().unwrap();
-        assert!(
-            ms / 1000 >= s.saturating_sub(1) && s > 1_700_000_000,
-            "{ms} {s}"
-        );
     }
 
     #[test]

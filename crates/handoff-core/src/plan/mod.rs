@@ -404,6 +404,8 @@ pub struct TestCase {
     pub input: String,
     /// The gateway context.
     pub context: Option<Value>,
+    /// The clock the `now` sources read (pinned by the test's `now`).
+    pub clock: crate::clock::Clock,
     /// What the rule must make of the input.
     pub expect: Expect,
     /// Where the test is declared (file name, line).

@@ -302,6 +302,10 @@ pub struct RawTest {
     pub input_json: Option<String>,
     /// The gateway context, as JSON text.
     pub context_json: Option<String>,
+    /// Pin the clock the `now` sources read to this RFC 3339 time
+    /// (`"2026-11-11T06:25:16.250Z"`), so that the output can be expected exactly.
+    #[schemars(with = "Option<String>")]
+    pub now: Option<SStr>,
     /// Pad the input with trailing spaces to this many bytes (to test `payload_bytes`).
     #[schemars(with = "Option<i64>")]
     pub pad_input_to: Option<Spanned<i64>>,
