@@ -201,7 +201,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         dead_letter: dead.as_mut().map(|d| d as &mut dyn Write),
         audit: audit.as_mut().map(|a| a as &mut dyn Write),
     };
-    let interrupted = interrupt_flag();
+    let interrupted = interrupt_flag(args.quiet);
     let mut stop = || interrupted.load(Ordering::Relaxed);
     let bar = (!args.quiet && io::stderr().is_terminal()).then(|| progress_bar(&args.inputs));
     let mut progress = |s: &Summary| {
@@ -250,14 +250,21 @@ fn create(path: &Path) -> Result<BufWriter<File>> {
 }
 
 /// A flag that the first Ctrl-C (SIGINT) or SIGTERM sets; the run then stops reading, writes
-/// what it has read and reports how far it got. A second signal ends the process at once.
-fn interrupt_flag() -> Arc<AtomicBool> {
+/// what it has read and reports how far it got (it says so at once, unless `quiet`: a run
+/// waiting on a pipe stops when its next input arrives or the pipe ends). A second signal ends
+/// the process at once.
+fn interrupt_flag(quiet: bool) -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let set = Arc::clone(&flag);
     // Without a handler (e.g. one is already installed) a signal ends the process as usual.
     let _ = ctrlc::set_handler(move || {
         if set.swap(true, Ordering::Relaxed) {
             std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        if !quiet {
+            eprintln!(
+                "handoff: interrupted: stopping after the input being read (again to quit now)"
+            );
         }
     });
     flag

@@ -200,6 +200,10 @@ pub fn run(
     } else {
         run_parallel(plan, options, &mut reader, &mut writer, hooks)
     };
+    // A stop that came while the last input was being read still marks the run interrupted.
+    if result.is_ok() && !writer.summary.interrupted && hooks.stop() {
+        writer.summary.interrupted = true;
+    }
     let flushed = result.and_then(|()| writer.flush());
     let mut summary = writer.summary;
     summary.elapsed = writer.started.elapsed();
