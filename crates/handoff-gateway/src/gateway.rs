@@ -55,7 +55,7 @@ pub(crate) struct State {
     id_prefix: String,
     next_id: AtomicU64,
     /// Kept alive for hot reload; dropped with the gateway.
-    _watcher: Mutex<Option<notify::RecommendedWatcher>>,
+    _watcher: Mutex<Option<handoff_runner::runner::RuleWatcher>>,
 }
 
 impl Gateway {

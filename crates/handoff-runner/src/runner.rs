@@ -3,14 +3,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use handoff_core::{Code, Diagnostics, Error, Outcome, Plan, compile_paths};
 use hdrhistogram::Histogram;
-use notify::{RecursiveMode, Watcher};
+use notify::RecursiveMode;
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use serde_json::Value;
 
 /// Number of metric shards (threads map onto them round-robin).
@@ -213,34 +213,43 @@ impl Runner {
         merged
     }
 
-    /// Watches the rule paths and reloads on every change, until the returned watcher is
-    /// dropped. `on_reload` hears each reload's result (the gateway logs or exports it).
+    /// Watches the rule paths and reloads once a burst of changes has settled (an editor's
+    /// save, a deploy's copy: notify's debouncer waits for [`RELOAD_SETTLE`] without events),
+    /// until the returned [`RuleWatcher`] is dropped. `on_reload` hears each reload's result
+    /// (the gateway logs or exports it).
     pub fn watch(
         self: &Arc<Self>,
         on_reload: impl Fn(Result<(), Diagnostics>) + Send + 'static,
-    ) -> notify::Result<notify::RecommendedWatcher> {
-        let (tx, rx) = mpsc::channel::<()>();
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if event.is_ok_and(|e| !e.kind.is_access()) {
-                    let _ = tx.send(());
+    ) -> notify::Result<RuleWatcher> {
+        let runner = Arc::downgrade(self);
+        let mut debouncer =
+            new_debouncer(RELOAD_SETTLE, None, move |events: DebounceEventResult| {
+                // Reading the rules is an access event of its own: it must not reload again.
+                let changed = events.is_ok_and(|e| e.iter().any(|e| !e.kind.is_access()));
+                if let (true, Some(runner)) = (changed, runner.upgrade()) {
+                    on_reload(runner.reload());
                 }
             })?;
         for p in &self.paths {
-            watcher.watch(p, RecursiveMode::Recursive)?;
+            debouncer.watch(p, RecursiveMode::Recursive)?;
         }
-        let runner = Arc::downgrade(self);
-        std::thread::spawn(move || {
-            while rx.recv().is_ok() {
-                // Let a burst of events (an editor's save) settle, then reload once.
-                std::thread::sleep(Duration::from_millis(50));
-                while rx.try_recv().is_ok() {}
-                let Some(runner) = runner.upgrade() else {
-                    return;
-                };
-                on_reload(runner.reload());
-            }
-        });
-        Ok(watcher)
+        Ok(RuleWatcher {
+            _debouncer: debouncer,
+        })
+    }
+}
+
+/// How long the rule paths must be quiet after a change before they are reloaded.
+pub const RELOAD_SETTLE: Duration = Duration::from_millis(250);
+
+/// Watches a runner's rule paths (see [`Runner::watch`]); dropping it stops the watching.
+pub struct RuleWatcher {
+    // Held for its Drop, which stops the watching thread.
+    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+}
+
+impl std::fmt::Debug for RuleWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RuleWatcher")
     }
 }

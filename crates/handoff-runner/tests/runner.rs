@@ -7,9 +7,21 @@ use std::time::Duration;
 
 use handoff_runner::Runner;
 
+/// Only a guard against a hang: a reload normally comes a quarter of a second after a change.
+const HANG_GUARD: Duration = Duration::from_secs(120);
+
 const GOOD: &str = "[[rule]]\nname = \"r\"\n[rule.map]\nqueue = { value = \"q-one\" }\n";
 const FIXED: &str = "[[rule]]\nname = \"r\"\n[rule.map]\nqueue = { value = \"q-two\" }\n";
 const BROKEN: &str = "[[rule]]\nname = \"r\"\n[rule.map]\nqueue = { path = \"$.a[\" }\n";
+
+/// Replaces `file` the way a deploy does: the new text is written beside the watched folder and
+/// renamed over the file, so every reload sees the old text or the new one, never a half-written
+/// file (an in-place write truncates first, and a reload in between would see no rules).
+fn replace(file: &std::path::Path, text: &str, staging: &std::path::Path) {
+    let mut staged = tempfile::NamedTempFile::new_in(staging).unwrap();
+    std::io::Write::write_all(&mut staged, text.as_bytes()).unwrap();
+    staged.persist(file).unwrap();
+}
 
 fn queue(runner: &Runner) -> String {
     let t = runner.transform(None, b"{}", None).expect("transforms");
@@ -20,6 +32,7 @@ fn queue(runner: &Runner) -> String {
 #[test]
 fn a_broken_edit_keeps_the_old_plan_and_a_fix_is_picked_up() {
     let dir = tempfile::tempdir().unwrap();
+    let staging = tempfile::tempdir_in(dir.path().parent().unwrap()).unwrap();
     let file = dir.path().join("rules.toml");
     std::fs::write(&file, GOOD).unwrap();
     let runner = Arc::new(Runner::load(&[dir.path()]).unwrap());
@@ -28,9 +41,9 @@ fn a_broken_edit_keeps_the_old_plan_and_a_fix_is_picked_up() {
     assert_eq!(queue(&runner), "q-one");
     let hash = runner.plan().hash().to_owned();
 
-    std::fs::write(&file, BROKEN).unwrap();
+    replace(&file, BROKEN, staging.path());
     assert!(
-        !rx.recv_timeout(Duration::from_secs(10))
+        !rx.recv_timeout(HANG_GUARD)
             .expect("a reload after the broken edit")
     );
     assert_eq!(queue(&runner), "q-one", "the old plan keeps serving");
@@ -39,12 +52,9 @@ fn a_broken_edit_keeps_the_old_plan_and_a_fix_is_picked_up() {
         .expect("the diagnostics are kept");
     assert!(diags.to_string().contains("error[E200]"), "{diags}");
 
-    std::fs::write(&file, FIXED).unwrap();
-    // Events may still arrive from the broken write; wait for a successful reload.
-    while !rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("a reload after the fix")
-    {}
+    replace(&file, FIXED, staging.path());
+    // A second reload of the broken text may still come; wait for the successful one.
+    while !rx.recv_timeout(HANG_GUARD).expect("a reload after the fix") {}
     assert_eq!(queue(&runner), "q-two");
     assert!(runner.last_reload_error().is_none());
     assert_ne!(
