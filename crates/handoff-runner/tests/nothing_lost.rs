@@ -20,10 +20,7 @@ when = { path = "$.kind", ne = "skip" }
 [rule.map]
 id = { path = "$.id", required = true }
 "#;
-    let file = SourceFile {
-        name: "keep.toml".into(),
-        text: rule.into(),
-    };
+    let file = SourceFile::new("keep.toml", rule);
     compile_sources(vec![file], None).expect("compiles").plan
 }
 

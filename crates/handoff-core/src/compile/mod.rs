@@ -57,12 +57,9 @@ pub fn compile_paths<P: AsRef<FsPath>>(paths: &[P]) -> Result<Compiled, Diagnost
     for f in files {
         let name = f.display().to_string();
         match fs::read_to_string(&f) {
-            Ok(text) => sources.push(SourceFile { name, text }),
+            Ok(text) => sources.push(SourceFile::new(name, text)),
             Err(e) => {
-                let file = Arc::new(SourceFile {
-                    name: name.clone(),
-                    text: String::new(),
-                });
+                let file = Arc::new(SourceFile::new(name.clone(), String::new()));
                 diags.push(Diagnostic::error(
                     Code::Io,
                     &file,
@@ -102,13 +99,7 @@ fn collect_toml(dir: &FsPath, out: &mut Vec<PathBuf>) {
 /// Compiles one rule file given as text (`name` is how diagnostics and errors name it; its
 /// templates and schemas are read beside it).
 pub fn compile_text(name: &str, text: impl Into<String>) -> Result<Compiled, Diagnostics> {
-    compile_sources(
-        vec![SourceFile {
-            name: name.into(),
-            text: text.into(),
-        }],
-        None,
-    )
+    compile_sources(vec![SourceFile::new(name, text)], None)
 }
 
 /// Compiles rule files given as text. `root` is the folder templates and schemas are read from
