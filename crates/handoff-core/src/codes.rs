@@ -67,6 +67,11 @@ codes! {
     BadTest = 116, "bad_test";
     /// Two lookup tables share a name.
     DuplicateLookup = 117, "duplicate_lookup";
+    /// A file a rule reads (template, include, schema) resolves outside the rules folder,
+    /// through `..` or a symlink.
+    OutsideRules = 118, "outside_rules_folder";
+    /// A symlinked folder in the rules folder leads back to a folder it is in.
+    SymlinkLoop = 119, "symlink_loop";
 
     /// A JSONPath that is not valid RFC 9535.
     PathSyntax = 200, "path_syntax";
