@@ -99,6 +99,8 @@ codes! {
     UnknownRule = 404, "unknown_rule";
     /// The gateway's context is not valid JSON.
     InvalidContext = 405, "invalid_context";
+    /// An input file (`.json`) that is empty or holds only white space.
+    EmptyInput = 406, "empty_input";
 
     /// A required value is missing (absent key or no node).
     Missing = 500, "missing";
