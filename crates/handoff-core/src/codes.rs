@@ -55,7 +55,7 @@ codes! {
     UnknownLookup = 110, "unknown_lookup";
     /// A condition names zero or several operators.
     BadCondition = 111, "bad_condition";
-    /// A rule file defines no rule.
+    /// A rule file defines no rule, or a rule set has none (a runner's start or reload).
     NoRules = 112, "no_rules";
     /// A limit that is zero or out of range.
     BadLimit = 113, "bad_limit";
@@ -72,6 +72,8 @@ codes! {
     OutsideRules = 118, "outside_rules_folder";
     /// A symlinked folder in the rules folder leads back to a folder it is in.
     SymlinkLoop = 119, "symlink_loop";
+    /// A reload would drop a rule that traffic names (a gateway's forward target).
+    NamedRuleDropped = 120, "named_rule_dropped";
 
     /// A JSONPath that is not valid RFC 9535.
     PathSyntax = 200, "path_syntax";

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use axum::Router;
 use axum::body::Bytes;
-use handoff_runner::Runner;
+use handoff_runner::{Guard, Runner};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
@@ -63,8 +63,14 @@ impl Gateway {
     /// the upstreams, opens the dead-letter file when a rule forwards, and starts watching the
     /// rules when `watch` is on.
     pub fn new(config: GatewayConfig) -> anyhow::Result<Gateway> {
+        let guard = Guard {
+            named: config.forward.keys().cloned().collect(),
+            allow_empty: config.allow_empty_rules,
+            allow_dropping_named: config.allow_dropping_forwarded_rules,
+        };
         let runner = Runner::load(&config.rules)
-            .map_err(|d| anyhow::anyhow!("the rules do not compile:\n{d}"))?;
+            .map_err(|d| anyhow::anyhow!("cannot load the rules:\n{d}"))?
+            .with_guard(guard);
         let runner = Arc::new(runner);
         let metrics = Arc::new(Metrics::new());
         let sig = &config.signature;
@@ -106,7 +112,8 @@ impl Gateway {
                             tracing::info!(rule_set_hash = ?hash, "rules reloaded");
                         }
                         Err(d) => tracing::error!(
-                            "a rule edit does not compile; the previous rules keep serving:\n{d}"
+                            "a rule edit does not compile or was refused; the previous rules \
+                             keep serving:\n{d}"
                         ),
                     }
                 })
