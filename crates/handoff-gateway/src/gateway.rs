@@ -182,7 +182,15 @@ impl Gateway {
         let plan = state.runner.plan();
         tracing::info!(%addr, rules = plan.rule_names().count(), rule_set_hash = plan.hash(), "handoff gateway listening");
         let (stop_tx, stop_rx) = watch::channel(false);
-        let replay = tokio::spawn(replay_loop(state.clone(), stop_rx.clone()));
+        let replay = {
+            let (state, stop) = (state.clone(), stop_rx.clone());
+            tokio::spawn(supervised(
+                "dead-letter replay",
+                RESTART_DELAY,
+                stop_rx.clone(),
+                move || replay_loop(state.clone(), stop.clone()),
+            ))
+        };
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests and deliveries");
@@ -269,6 +277,56 @@ impl Drop for InFlightGuard<'_> {
     }
 }
 
+/// How long a background task that failed waits before it is started again the first time;
+/// the wait doubles with each restart, up to a minute.
+const RESTART_DELAY: Duration = Duration::from_secs(1);
+
+/// Runs the background task that `start` builds until it returns or `stop` is set, starting it
+/// again whenever it panics (after `delay`, doubling up to a minute), so that it is never
+/// silently gone: each failure is logged as an error with its message. Returns the number of
+/// restarts.
+async fn supervised<F, T>(
+    name: &'static str,
+    delay: Duration,
+    mut stop: watch::Receiver<bool>,
+    mut start: F,
+) -> u32
+where
+    F: FnMut() -> T,
+    T: Future<Output = ()> + Send + 'static,
+{
+    let mut restarts = 0u32;
+    loop {
+        let failure = match tokio::spawn(start()).await {
+            Ok(()) => return restarts,
+            Err(e) if e.is_panic() => e.into_panic(),
+            // Cancelled: the runtime is shutting down.
+            Err(_) => return restarts,
+        };
+        let message = failure
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| failure.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_owned());
+        restarts += 1;
+        tracing::error!(
+            task = name,
+            restarts,
+            "the {name} task failed ({message}); it is started again"
+        );
+        if *stop.borrow() {
+            return restarts;
+        }
+        let wait = delay
+            .saturating_mul(1 << (restarts - 1).min(6))
+            .min(Duration::from_secs(60));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return restarts,
+        }
+    }
+}
+
 /// Replays the dead-letter file at start and then every `replay_interval`, until stopped.
 async fn replay_loop(state: Arc<State>, mut stop: watch::Receiver<bool>) {
     let Some(dl) = state.dead_letter.clone() else {
@@ -340,4 +398,46 @@ async fn replay_once(
     let putter = dl.clone();
     tokio::task::spawn_blocking(move || putter.put_back(&keep)).await??;
     Ok((delivered, kept))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use tokio::sync::watch;
+
+    use super::supervised;
+
+    #[tokio::test]
+    async fn a_background_task_that_panics_is_started_again() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (_stop, stopped) = watch::channel(false);
+        let counted = runs.clone();
+        let restarts = supervised("test", Duration::ZERO, stopped, move || {
+            let runs = counted.clone();
+            async move {
+                if runs.fetch_add(1, Ordering::SeqCst) < 2 {
+                    panic!("a hostile answer");
+                }
+            }
+        })
+        .await;
+        assert_eq!((restarts, runs.load(Ordering::SeqCst)), (2, 3));
+    }
+
+    #[tokio::test]
+    async fn a_task_that_fails_while_stopping_is_not_started_again() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (stop, stopped) = watch::channel(false);
+        stop.send(true).unwrap();
+        let counted = runs.clone();
+        let restarts = supervised("test", Duration::ZERO, stopped, move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { panic!("while stopping") }
+        })
+        .await;
+        assert_eq!((restarts, runs.load(Ordering::SeqCst)), (1, 1));
+    }
 }
