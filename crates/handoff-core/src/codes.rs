@@ -155,4 +155,13 @@ mod tests {
         assert_eq!(nums, sorted);
         assert_eq!(Code::PathTooDeep.to_string(), "E201");
     }
+
+    #[test]
+    fn every_code_is_documented_with_its_slug() {
+        let docs = include_str!("../../../docs/errors.md");
+        for code in Code::ALL {
+            let row = format!("| {code} | `{}` |", code.slug());
+            assert!(docs.contains(&row), "docs/errors.md has no row `{row}`");
+        }
+    }
 }
