@@ -185,7 +185,35 @@ fn check_fails_on_a_template_that_is_a_symlink_out_of_the_rules_folder() {
     assert!(printed.contains(&want), "{printed}");
     let out = handoff(&["run", rules.to_str().unwrap()], b"{}\n");
     assert_eq!(out.status.code(), Some(1));
-    assert!(out.stdout.is_empty(), "nothing of the outside file is written");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing of the outside file is written"
+    );
+}
+
+#[test]
+fn a_template_beside_a_rule_file_named_without_a_folder_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.json.j2"),
+        "{\"a\": {% include \"part.j2\" %}}",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("part.j2"), "1").unwrap();
+    std::fs::write(
+        dir.path().join("r.toml"),
+        "[[rule]]\nname = \"r\"\n\n[rule.map]\n\"$\" = { template_file = \"t.json.j2\" }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .args(["run", "r.toml"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = handoff(&["check", dir.path().join("r.toml").to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
 #[test]

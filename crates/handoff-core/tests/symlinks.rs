@@ -33,6 +33,15 @@ fn write(path: &Path, text: &str) {
     fs::write(path, text).unwrap();
 }
 
+/// `rules/templates/NAME`, a symlink to the file outside the rules folder.
+fn link_out(dir: &Path, name: &str) {
+    symlink(
+        dir.join("outside/secret.json.j2"),
+        dir.join("rules/templates").join(name),
+    )
+    .unwrap();
+}
+
 /// The errors of compiling `rules/`, as `(code, file name, line, column)`.
 fn errors(rules: &Path) -> Vec<(Code, String, usize, usize, Diagnostic)> {
     let diags = compile_paths(&[rules]).expect_err("the rules must not compile");
@@ -65,11 +74,7 @@ const RULE_HEAD: &str = "[[rule]]\nname = \"r\"\n\n[rule.map]\n";
 fn a_template_file_that_is_a_symlink_out_is_refused_at_its_line() {
     let dir = setup();
     let rules = dir.path().join("rules");
-    symlink(
-        dir.path().join("outside/secret.json.j2"),
-        rules.join("templates/cxone.json.j2"),
-    )
-    .unwrap();
+    link_out(dir.path(), "cxone.json.j2");
     write(
         &rules.join("r.toml"),
         &format!("{RULE_HEAD}\"$\" = {{ template_file = \"templates/cxone.json.j2\" }}\n"),
@@ -108,11 +113,7 @@ fn a_symlinked_folder_out_is_refused_too() {
 fn an_include_of_a_symlink_out_is_refused_at_the_include_line_of_the_template_file() {
     let dir = setup();
     let rules = dir.path().join("rules");
-    symlink(
-        dir.path().join("outside/secret.json.j2"),
-        rules.join("templates/part.json.j2"),
-    )
-    .unwrap();
+    link_out(dir.path(), "part.json.j2");
     write(
         &rules.join("templates/main.json.j2"),
         "{\n  \"a\": 1,\n  \"part\": {% include \"templates/part.json.j2\" %}\n}\n",
@@ -131,11 +132,7 @@ fn an_include_of_a_symlink_out_is_refused_at_the_include_line_of_the_template_fi
 fn an_inline_include_of_a_symlink_or_a_dot_dot_path_is_refused_at_compile_time() {
     let dir = setup();
     let rules = dir.path().join("rules");
-    symlink(
-        dir.path().join("outside/secret.json.j2"),
-        rules.join("templates/part.json.j2"),
-    )
-    .unwrap();
+    link_out(dir.path(), "part.json.j2");
     write(
         &rules.join("r.toml"),
         &format!(
@@ -162,11 +159,7 @@ fn an_inline_include_of_a_symlink_or_a_dot_dot_path_is_refused_at_compile_time()
 fn a_nested_include_is_checked_and_a_computed_name_is_refused() {
     let dir = setup();
     let rules = dir.path().join("rules");
-    symlink(
-        dir.path().join("outside/secret.json.j2"),
-        rules.join("templates/deep.json.j2"),
-    )
-    .unwrap();
+    link_out(dir.path(), "deep.json.j2");
     write(
         &rules.join("templates/mid.json.j2"),
         "{% include \"templates/deep.json.j2\" %}",

@@ -230,16 +230,21 @@ fn place(
     }
 }
 
+/// A folder as named in messages and resolved: `.` for the empty path.
+fn shown(folder: &Path) -> &Path {
+    if folder.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        folder
+    }
+}
+
 impl Ctx<'_> {
     /// The folder every file a rule reads must resolve inside: the rules folder, or the rule
-    /// file's own folder.
+    /// file's own folder; as given, so that the paths below it start with it (it is empty
+    /// for a rule file named without a folder).
     fn folder(&self) -> PathBuf {
-        let dir = self.root.unwrap_or(&self.dir);
-        if dir.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            dir.to_path_buf()
-        }
+        self.root.unwrap_or(&self.dir).to_path_buf()
     }
 
     fn place_of(&self, raw: &SStr) -> Place {
@@ -261,24 +266,15 @@ impl Ctx<'_> {
         let resolved = match fs::canonicalize(full) {
             Ok(p) => p,
             Err(e) if ignore_missing && e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => {
-                let message = format!("cannot read {}: {e}", full.display());
-                self.fail(
-                    Code::Io,
-                    at,
-                    message,
-                    "the path is relative to the rule file",
-                );
-                return None;
-            }
+            Err(e) => return self.unreadable(full, &e, at),
         };
-        let inside = fs::canonicalize(&folder).is_ok_and(|f| resolved.starts_with(f));
+        let inside = fs::canonicalize(shown(&folder)).is_ok_and(|f| resolved.starts_with(f));
         if !inside {
             let message = format!(
                 "{} resolves to {}, outside the rules folder {}",
                 full.display(),
                 resolved.display(),
-                folder.display()
+                shown(&folder).display()
             );
             let hint = "a rule reads only files inside its rules folder, symlinks included: \
                         move the file in, or point the symlink inside";
@@ -292,17 +288,17 @@ impl Ctx<'_> {
     fn read_resolved(&mut self, full: &Path, resolved: &Path, at: &Place) -> Option<String> {
         match fs::read_to_string(resolved) {
             Ok(text) => Some(text),
-            Err(e) => {
-                let message = format!("cannot read {}: {e}", full.display());
-                self.fail(
-                    Code::Io,
-                    at,
-                    message,
-                    "the path is relative to the rule file",
-                );
-                None
-            }
+            Err(e) => self.unreadable(full, &e, at),
         }
+    }
+
+    /// E100 at `at`: `full` cannot be resolved or read.
+    fn unreadable<T>(&mut self, full: &Path, e: &std::io::Error, at: &Place) -> Option<T> {
+        let message = format!("cannot read {}: {e}", full.display());
+        let hint = "a template file or schema is named relative to the rule file, an included \
+                    template relative to the rules folder";
+        self.fail(Code::Io, at, message, hint);
+        None
     }
 
     /// Reads a file named relative to the rule file (a schema), inside the rules folder.
@@ -328,7 +324,7 @@ impl Ctx<'_> {
             let message = format!(
                 "template `{}` is outside the rules folder {}",
                 raw.get_ref(),
-                folder.display()
+                shown(&folder).display()
             );
             self.fail(
                 Code::OutsideRules,
@@ -373,7 +369,7 @@ impl Ctx<'_> {
             if !safe_name(&name) {
                 let message = format!(
                     "template `{name}` is outside the rules folder {}",
-                    folder.display()
+                    shown(&folder).display()
                 );
                 let hint = "name a template by its path inside the rules folder, without `..`";
                 self.fail(Code::OutsideRules, &at, message, hint);
