@@ -130,7 +130,7 @@ impl<'r> Reader<'r> {
                          its first {} bytes are kept",
                         read.len,
                         self.limit,
-                        raw.end - start
+                        raw.len()
                     ),
                 ))
             } else if raw.is_empty() && whole {
@@ -224,5 +224,59 @@ fn trimmed(data: &[u8], start: usize) -> Range<usize> {
         start..start
     } else {
         start + lead..data.len() - trail
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_keeps_at_most_keep_bytes_whatever_the_reads() {
+        let text = b"0123456789\nab\n\nxyz";
+        for capacity in [1, 3, 64] {
+            let mut reader = BufReader::with_capacity(capacity, &text[..]);
+            let mut got = Vec::new();
+            let mut out = Vec::new();
+            loop {
+                let start = out.len();
+                let r = read_line(&mut reader, &mut out, 4).unwrap();
+                if r.consumed == 0 {
+                    break;
+                }
+                got.push((r.consumed, r.len, out[start..].to_vec()));
+            }
+            assert_eq!(
+                got,
+                [
+                    (11, 10, b"0123".to_vec()),
+                    (3, 2, b"ab".to_vec()),
+                    (1, 0, Vec::new()),
+                    (3, 3, b"xyz".to_vec()),
+                ],
+                "read {capacity} bytes at a time"
+            );
+        }
+    }
+
+    #[test]
+    fn a_whole_file_keeps_one_byte_more_than_keep_and_counts_the_rest() {
+        let mut out = Vec::new();
+        let r = read_whole(&mut BufReader::new(&b"abcdefgh"[..]), &mut out, 3).unwrap();
+        assert_eq!((r.consumed, r.len, out.as_slice()), (8, 8, &b"abcd"[..]));
+        let mut out = Vec::new();
+        let r = read_whole(&mut BufReader::new(&b"abc"[..]), &mut out, 3).unwrap();
+        assert_eq!((r.consumed, r.len, out.as_slice()), (3, 3, &b"abc"[..]));
+    }
+
+    #[test]
+    fn a_cut_never_splits_a_character() {
+        // "aé€😀": 1, 2, 3 and 4 bytes.
+        let data = "aé€😀".as_bytes();
+        let ends: Vec<usize> = (0..=data.len())
+            .map(|end| char_boundary(data, 0, end))
+            .collect();
+        assert_eq!(ends, [0, 1, 1, 3, 3, 3, 6, 6, 6, 6, 10]);
+        assert_eq!(char_boundary(data, 2, 2), 2);
     }
 }
