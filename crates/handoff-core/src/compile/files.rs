@@ -26,28 +26,20 @@ pub(crate) fn rule_files(dir: &Path, files: &mut Vec<PathBuf>, diags: &mut Vec<D
         .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
     for entry in walk {
         match entry {
-            Ok(e)
-                if e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "toml") =>
-            {
-                found.push(e.into_path());
-            }
+            Ok(e) if e.file_type().is_file() && is_toml(e.path()) => found.push(e.into_path()),
             Ok(_) => {}
             Err(e) => {
                 let path = e.path().unwrap_or(dir).to_path_buf();
                 let file = Arc::new(SourceFile::new(path.display().to_string(), String::new()));
                 if let Some(ancestor) = e.loop_ancestor() {
+                    let message = format!(
+                        "{} links back to {}, a folder it is in: the rules folder has a loop",
+                        path.display(),
+                        ancestor.display()
+                    );
+                    let hint = "remove the symlink, or point it at a folder outside its parents";
                     diags.push(
-                        Diagnostic::error(
-                            Code::SymlinkLoop,
-                            &file,
-                            0..0,
-                            format!(
-                                "{} links back to {}, a folder it is in: the rules folder has a loop",
-                                path.display(),
-                                ancestor.display()
-                            ),
-                        )
-                        .with_hint("remove the symlink, or point it at a folder outside its own parents"),
+                        Diagnostic::error(Code::SymlinkLoop, &file, 0..0, message).with_hint(hint),
                     );
                 } else if is_toml(&path) || !dangling(&e) {
                     // A dangling link named anything but `*.toml` is not a rule file.
@@ -108,11 +100,15 @@ pub(crate) enum Origin<'a> {
 // `SyntaxConfig` is a unit struct only while minijinja's `custom_syntax` feature is off.
 #[allow(clippy::default_constructed_unit_structs)]
 fn named_templates(text: &str) -> Vec<Named> {
-    let tokens: Vec<(Token<'_>, Range<usize>)> =
-        tokenize(text, false, SyntaxConfig, WhitespaceConfig::default())
-            .map_while(Result::ok)
-            .map(|(t, s)| (t, s.start_offset as usize..s.end_offset as usize))
-            .collect();
+    let tokens: Vec<(Token<'_>, Range<usize>)> = tokenize(
+        text,
+        false,
+        SyntaxConfig::default(),
+        WhitespaceConfig::default(),
+    )
+    .map_while(Result::ok)
+    .map(|(t, s)| (t, s.start_offset as usize..s.end_offset as usize))
+    .collect();
     let mut named = Vec::new();
     let mut i = 0;
     while i + 1 < tokens.len() {
