@@ -77,15 +77,12 @@ impl std::fmt::Debug for Runner {
 fn refusal(paths: &[PathBuf], code: Code, message: String) -> Diagnostics {
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     let file = Arc::new(SourceFile::new(names.join(", "), String::new()));
-    let hint = match code {
-        Code::NoRules => {
-            "put the rule files back; to let a reload empty the rules, allow it \
-                         (the gateway's allow_empty_rules)"
-        }
-        _ => {
-            "put the rule back, or remove its [forward] entry; to let a reload drop it, allow \
-              it (the gateway's allow_dropping_forwarded_rules)"
-        }
+    let hint = if code == Code::NoRules {
+        "put the rule files back; to let a reload empty the rules, allow it (the gateway's \
+         allow_empty_rules)"
+    } else {
+        "put the rule back, or remove its [forward] entry; to let a reload drop it, allow it \
+         (the gateway's allow_dropping_forwarded_rules)"
     };
     Diagnostics(vec![
         Diagnostic::error(code, &file, 0..0, message).with_hint(hint),
