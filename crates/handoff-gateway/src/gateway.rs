@@ -16,7 +16,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::{GatewayConfig, Secret};
 use crate::deadletter::{DeadLetter, Entry};
-use crate::forward::Forwarder;
+use crate::forward::{Delivery, Forwarder};
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::signature::Verifier;
@@ -309,14 +309,18 @@ where
             .or_else(|| failure.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "a panic".to_owned());
         restarts += 1;
+        if *stop.borrow() {
+            tracing::error!(
+                task = name,
+                "the {name} task failed ({message}) while stopping"
+            );
+            return restarts;
+        }
         tracing::error!(
             task = name,
             restarts,
             "the {name} task failed ({message}); it is started again"
         );
-        if *stop.borrow() {
-            return restarts;
-        }
         let wait = delay
             .saturating_mul(1 << (restarts - 1).min(6))
             .min(Duration::from_secs(60));
@@ -358,7 +362,7 @@ async fn replay_loop(state: Arc<State>, mut stop: watch::Receiver<bool>) {
 /// One replay round: one attempt per entry; an upstream that fails is not tried again in this
 /// round. Returns (delivered, kept).
 async fn replay_once(
-    state: &State,
+    state: &Arc<State>,
     dl: &Arc<DeadLetter>,
     stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<(usize, usize)> {
@@ -378,11 +382,37 @@ async fn replay_once(
             keep.push(line);
             continue;
         };
-        let body = Bytes::from(entry.body.clone());
-        let d = state
-            .forwarder
-            .deliver_with(up, &body, &entry.request_id, &state.metrics, 1)
-            .await;
+        // In a task of its own: a delivery that panics is a failed one (the entry is kept);
+        // it cannot end the round between taking the entries out and putting them back.
+        let task = {
+            let (state, rule) = (state.clone(), up.rule.clone());
+            let (body, id) = (Bytes::from(entry.body.clone()), entry.request_id.clone());
+            tokio::spawn(async move {
+                let up = state.forwarder.upstream(&rule)?;
+                Some(
+                    state
+                        .forwarder
+                        .deliver_with(up, &body, &id, &state.metrics, 1)
+                        .await,
+                )
+            })
+        };
+        let d = match task.await {
+            Ok(Some(d)) => d,
+            failed => {
+                let error = match failed {
+                    Err(e) => format!("the delivery failed: {e}"),
+                    Ok(_) => "no upstream".to_owned(),
+                };
+                tracing::error!(rule = %entry.rule, id = %entry.id, "dead-letter replay: {error}");
+                Delivery {
+                    delivered: false,
+                    attempts: 0,
+                    status: None,
+                    error: Some(error),
+                }
+            }
+        };
         if d.delivered {
             delivered += 1;
             tracing::info!(rule = %entry.rule, id = %entry.id, "dead letter delivered");
