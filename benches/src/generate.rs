@@ -123,6 +123,29 @@ when = {{ path = "$.cognigy.intents[0].name", eq = "intent_{i}" }}
     s
 }
 
+/// `n` rules like [`dispatch_rules`] whose condition and two of whose targets are minijinja
+/// expressions: the series that showed compile time growing with the square of the number of
+/// rules (each expression's name asked for its line, and finding a line scanned the file).
+pub fn expression_rules(n: usize) -> String {
+    let mut s = String::with_capacity(n * 420);
+    for i in 0..n {
+        let _ = write!(
+            s,
+            r#"[[rule]]
+name = "route-{i}"
+when = {{ expr = "input.cognigy.intents[0].name == 'intent_{i}'" }}
+
+[rule.map]
+"interactionId" = {{ path = "$.sessionId", on_missing = "null" }}
+"routingData.queueId" = {{ expr = "'q-' ~ {i}" }}
+"attributes.greeting" = {{ expr = "'Hi ' ~ (input.user.profile.firstName | default('there'))" }}
+
+"#
+        );
+    }
+    s
+}
+
 /// `payload` with its first intent renamed to `name`.
 pub fn with_intent(payload: &Value, name: &str) -> Vec<u8> {
     let mut p = payload.clone();
@@ -179,10 +202,7 @@ mod tests {
     use crate::fixtures;
 
     fn plan(text: String) -> Plan {
-        let file = SourceFile {
-            name: "generated.toml".into(),
-            text,
-        };
+        let file = SourceFile::new("generated.toml", text);
         match compile_sources(vec![file], None) {
             Ok(c) => {
                 assert!(c.warnings.is_empty(), "{:?}", c.warnings);
@@ -247,6 +267,21 @@ mod tests {
             .transform_value(None, &with_intent(&base, "intent_100"), None)
             .expect("no error");
         assert!(matches!(outcome, Outcome::NoRule { .. }));
+    }
+
+    #[test]
+    fn expression_rules_dispatch_by_their_expression() {
+        let base = fixtures::canonical_value().expect("payload");
+        let plan = plan(expression_rules(50));
+        let (rule, out) = run(&plan, &with_intent(&base, "intent_42"));
+        assert_eq!(rule, "route-42");
+        assert_eq!(out["routingData"]["queueId"], json!("q-42"));
+        assert!(
+            out["attributes"]["greeting"]
+                .as_str()
+                .expect("a greeting")
+                .starts_with("Hi ")
+        );
     }
 
     #[test]

@@ -13,10 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let file = SourceFile {
-        name: format!("{DATA}/fuzz.toml"),
-        text: text.to_owned(),
-    };
+    let file = SourceFile::new(format!("{DATA}/fuzz.toml"), text);
     match compile_sources(vec![file], Some(DATA.into())) {
         Ok(compiled) => {
             for w in &compiled.warnings {

@@ -27,10 +27,7 @@ exists = {{ value = true, when = {{ {base} path = {path}, exists = true }}, on_m
 }
 
 fn compile(text: String) -> Option<Plan> {
-    let file = SourceFile {
-        name: "path.toml".into(),
-        text,
-    };
+    let file = SourceFile::new("path.toml", text);
     match compile_sources(vec![file], None) {
         Ok(c) => Some(c.plan),
         Err(d) => {

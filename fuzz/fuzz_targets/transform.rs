@@ -69,10 +69,7 @@ fn plans() -> &'static [Plan] {
         [("cxone_handoff.toml", CANONICAL), ("general.toml", GENERAL)]
             .into_iter()
             .map(|(name, text)| {
-                let file = SourceFile {
-                    name: name.into(),
-                    text: text.into(),
-                };
+                let file = SourceFile::new(name, text);
                 match compile_sources(vec![file], None) {
                     Ok(c) => c.plan,
                     Err(d) => panic!("{name} does not compile:\n{}", d.render(false)),

@@ -165,6 +165,57 @@ fn a_broken_rule_file_runs_nothing() {
     assert!(text(&out.stderr).contains("nothing was run"));
 }
 
+#[cfg(unix)]
+#[test]
+fn check_fails_on_a_template_that_is_a_symlink_out_of_the_rules_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rules, outside) = (dir.path().join("rules"), dir.path().join("outside.j2"));
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(&outside, "{\"secret\": 1}").unwrap();
+    std::os::unix::fs::symlink(&outside, rules.join("t.json.j2")).unwrap();
+    std::fs::write(
+        rules.join("r.toml"),
+        "[[rule]]\nname = \"r\"\n\n[rule.map]\n\"$\" = { template_file = \"t.json.j2\" }\n",
+    )
+    .unwrap();
+    let out = handoff(&["check", rules.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let printed = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    let want = format!("{}:5:25: error[E118]:", rules.join("r.toml").display());
+    assert!(printed.contains(&want), "{printed}");
+    let out = handoff(&["run", rules.to_str().unwrap()], b"{}\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing of the outside file is written"
+    );
+}
+
+#[test]
+fn a_template_beside_a_rule_file_named_without_a_folder_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.json.j2"),
+        "{\"a\": {% include \"part.j2\" %}}",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("part.j2"), "1").unwrap();
+    std::fs::write(
+        dir.path().join("r.toml"),
+        "[[rule]]\nname = \"r\"\n\n[rule.map]\n\"$\" = { template_file = \"t.json.j2\" }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .args(["run", "r.toml"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = handoff(&["check", dir.path().join("r.toml").to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let out = handoff(

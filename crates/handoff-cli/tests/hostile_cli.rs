@@ -150,13 +150,24 @@ fn every_hostile_line_under_default_limits_gets_its_outcome() {
         );
         for record in &r.dead {
             let line = record["source"]["line"].as_u64().unwrap() as usize;
-            assert_eq!(raw(record), lines[line - 1], "raw bytes of line {line}");
+            let want = &lines[line - 1];
+            if record["truncated"] == true {
+                // Too long to be read whole: its length and first 4096 bytes.
+                assert_eq!(record["length"], json!(want.len()), "length of line {line}");
+                assert_eq!(raw(record), want[..4096], "first bytes of line {line}");
+            } else {
+                assert_eq!(raw(record), *want, "raw bytes of line {line}");
+            }
             assert_eq!(record["source"]["file"], "<stdin>");
         }
+        // The 2 MB and 10 MB lines are cut; the one just over 256 KiB is kept whole.
+        let cut: Vec<bool> = r.dead.iter().map(|d| d["truncated"] == true).collect();
+        assert_eq!(cut, [false, true, false, false, true, false]);
         assert_eq!(
             r.dead[4]["error"],
             format!(
-                "E400 payload_too_large: payload is {} bytes, the limit is 262144",
+                "E400 payload_too_large: payload is {} bytes, the limit is 262144; it was not \
+                 read whole, and only its first 4096 bytes are kept",
                 ten_mb.len()
             )
         );

@@ -55,7 +55,7 @@ codes! {
     UnknownLookup = 110, "unknown_lookup";
     /// A condition names zero or several operators.
     BadCondition = 111, "bad_condition";
-    /// A rule file defines no rule.
+    /// A rule file defines no rule, or a rule set has none (a runner's start or reload).
     NoRules = 112, "no_rules";
     /// A limit that is zero or out of range.
     BadLimit = 113, "bad_limit";
@@ -67,6 +67,13 @@ codes! {
     BadTest = 116, "bad_test";
     /// Two lookup tables share a name.
     DuplicateLookup = 117, "duplicate_lookup";
+    /// A file a rule reads (template, include, schema) resolves outside the rules folder,
+    /// through `..` or a symlink.
+    OutsideRules = 118, "outside_rules_folder";
+    /// A symlinked folder in the rules folder leads back to a folder it is in.
+    SymlinkLoop = 119, "symlink_loop";
+    /// A reload would drop a rule that traffic names (a gateway's forward target).
+    NamedRuleDropped = 120, "named_rule_dropped";
 
     /// A JSONPath that is not valid RFC 9535.
     PathSyntax = 200, "path_syntax";
@@ -94,6 +101,8 @@ codes! {
     UnknownRule = 404, "unknown_rule";
     /// The gateway's context is not valid JSON.
     InvalidContext = 405, "invalid_context";
+    /// An input file (`.json`) that is empty or holds only white space.
+    EmptyInput = 406, "empty_input";
 
     /// A required value is missing (absent key or no node).
     Missing = 500, "missing";
@@ -145,5 +154,14 @@ mod tests {
         sorted.dedup();
         assert_eq!(nums, sorted);
         assert_eq!(Code::PathTooDeep.to_string(), "E201");
+    }
+
+    #[test]
+    fn every_code_is_documented_with_its_slug() {
+        let docs = include_str!("../../../docs/errors.md");
+        for code in Code::ALL {
+            let row = format!("| {code} | `{}` |", code.slug());
+            assert!(docs.contains(&row), "docs/errors.md has no row `{row}`");
+        }
     }
 }

@@ -40,13 +40,13 @@ fn suite() -> Vec<Case> {
 /// A one-mapping rule reading `selector` with every node selected and the depth limit lifted.
 fn rule(selector: &str) -> SourceFile {
     let path = toml::Value::String(selector.to_owned());
-    SourceFile {
-        name: "cts.toml".into(),
-        text: format!(
+    SourceFile::new(
+        "cts.toml",
+        format!(
             "[limits]\npath_depth = 1024\n\n[[rule]]\nname = \"cts\"\n\n[rule.map]\n\
              \"out\" = {{ path = {path}, select = \"all\" }}\n"
         ),
-    }
+    )
 }
 
 /// The valid selectors that a rule rejects with E203 for their evaluation cost: an absolute

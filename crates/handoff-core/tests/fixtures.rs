@@ -17,7 +17,7 @@ fn run_case(rule: &Path) -> String {
     let name = format!("fixtures/core/{case}/rule.toml");
     let mut report = String::new();
     let root = format!("fixtures/core/{case}").into();
-    let compiled = match compile_sources(vec![SourceFile { name, text }], Some(root)) {
+    let compiled = match compile_sources(vec![SourceFile::new(name, text)], Some(root)) {
         Ok(c) => c,
         Err(diags) => {
             assert!(

@@ -3,10 +3,7 @@
 use handoff_core::{Code, SourceFile, compile_sources};
 
 fn file(name: &str, text: &str) -> SourceFile {
-    SourceFile {
-        name: name.into(),
-        text: text.into(),
-    }
+    SourceFile::new(name, text)
 }
 
 const ROUTING: &str = r#"

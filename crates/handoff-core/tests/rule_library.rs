@@ -169,9 +169,9 @@ fn compile(text: &str) -> Plan {
 #[test]
 fn an_ignored_body_is_not_checked_against_the_output_schema() {
     // Named as if beside the shipped rules, so that the conversation schema is found.
-    let file = SourceFile {
-        name: root().join("rules/ignore_case.toml").display().to_string(),
-        text: r#"
+    let file = SourceFile::new(
+        root().join("rules/ignore_case.toml").display().to_string(),
+        r#"
 [[rule]]
 name = "enrich"
 output_schema = "schemas/conversation.schema.json"
@@ -180,9 +180,8 @@ when = { path = "$.userId", exists = false }
 reason = "anonymous"
 [rule.map]
 user_id = { path = "$.userId" }
-"#
-        .into(),
-    };
+"#,
+    );
     let plan = compile_sources(vec![file], None).expect("compiles").plan;
     let (_, out) = plan.transform_value(None, b"{}", None).unwrap();
     assert_eq!(

@@ -20,6 +20,13 @@ pub struct GatewayConfig {
     pub rules: Vec<PathBuf>,
     /// Reload the rules when their files change. Default `true`.
     pub watch: bool,
+    /// Let a reload leave no rules (otherwise it is refused: the previous rules keep serving
+    /// and `/health` says degraded). Starting with no rules is an error either way.
+    /// Default `false`.
+    pub allow_empty_rules: bool,
+    /// Let a reload drop a rule that `[forward]` names (otherwise it is refused like
+    /// `allow_empty_rules`). Default `false`.
+    pub allow_dropping_forwarded_rules: bool,
     /// Largest request body in bytes, checked before it is read. Default 262144 (256 KiB, the
     /// engine's default `payload_bytes`).
     pub max_body_bytes: usize,
@@ -42,6 +49,8 @@ impl Default for GatewayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             rules: vec![PathBuf::from("rules")],
             watch: true,
+            allow_empty_rules: false,
+            allow_dropping_forwarded_rules: false,
             max_body_bytes: 256 * 1024,
             shutdown_timeout: Duration::from_secs(30),
             allow_unsigned: false,

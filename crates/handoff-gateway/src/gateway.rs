@@ -10,13 +10,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use axum::Router;
 use axum::body::Bytes;
-use handoff_runner::Runner;
+use handoff_runner::{Guard, Runner};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 use crate::config::{GatewayConfig, Secret};
 use crate::deadletter::{DeadLetter, Entry};
-use crate::forward::Forwarder;
+use crate::forward::{Delivery, Forwarder};
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::signature::Verifier;
@@ -63,8 +63,14 @@ impl Gateway {
     /// the upstreams, opens the dead-letter file when a rule forwards, and starts watching the
     /// rules when `watch` is on.
     pub fn new(config: GatewayConfig) -> anyhow::Result<Gateway> {
+        let guard = Guard {
+            named: config.forward.keys().cloned().collect(),
+            allow_empty: config.allow_empty_rules,
+            allow_dropping_named: config.allow_dropping_forwarded_rules,
+        };
         let runner = Runner::load(&config.rules)
-            .map_err(|d| anyhow::anyhow!("the rules do not compile:\n{d}"))?;
+            .map_err(|d| anyhow::anyhow!("cannot load the rules:\n{d}"))?
+            .with_guard(guard);
         let runner = Arc::new(runner);
         let metrics = Arc::new(Metrics::new());
         let sig = &config.signature;
@@ -106,7 +112,8 @@ impl Gateway {
                             tracing::info!(rule_set_hash = ?hash, "rules reloaded");
                         }
                         Err(d) => tracing::error!(
-                            "a rule edit does not compile; the previous rules keep serving:\n{d}"
+                            "a rule edit does not compile or was refused; the previous rules \
+                             keep serving:\n{d}"
                         ),
                     }
                 })
@@ -175,7 +182,15 @@ impl Gateway {
         let plan = state.runner.plan();
         tracing::info!(%addr, rules = plan.rule_names().count(), rule_set_hash = plan.hash(), "handoff gateway listening");
         let (stop_tx, stop_rx) = watch::channel(false);
-        let replay = tokio::spawn(replay_loop(state.clone(), stop_rx.clone()));
+        let replay = {
+            let (state, stop) = (state.clone(), stop_rx.clone());
+            tokio::spawn(supervised(
+                "dead-letter replay",
+                RESTART_DELAY,
+                stop_rx.clone(),
+                move || replay_loop(state.clone(), stop.clone()),
+            ))
+        };
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests and deliveries");
@@ -262,6 +277,60 @@ impl Drop for InFlightGuard<'_> {
     }
 }
 
+/// How long a background task that failed waits before it is started again the first time;
+/// the wait doubles with each restart, up to a minute.
+const RESTART_DELAY: Duration = Duration::from_secs(1);
+
+/// Runs the background task that `start` builds until it returns or `stop` is set, starting it
+/// again whenever it panics (after `delay`, doubling up to a minute), so that it is never
+/// silently gone: each failure is logged as an error with its message. Returns the number of
+/// restarts.
+async fn supervised<F, T>(
+    name: &'static str,
+    delay: Duration,
+    mut stop: watch::Receiver<bool>,
+    mut start: F,
+) -> u32
+where
+    F: FnMut() -> T,
+    T: Future<Output = ()> + Send + 'static,
+{
+    let mut restarts = 0u32;
+    loop {
+        let failure = match tokio::spawn(start()).await {
+            Ok(()) => return restarts,
+            Err(e) if e.is_panic() => e.into_panic(),
+            // Cancelled: the runtime is shutting down.
+            Err(_) => return restarts,
+        };
+        let message = failure
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| failure.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_owned());
+        restarts += 1;
+        if *stop.borrow() {
+            tracing::error!(
+                task = name,
+                "the {name} task failed ({message}) while stopping"
+            );
+            return restarts;
+        }
+        tracing::error!(
+            task = name,
+            restarts,
+            "the {name} task failed ({message}); it is started again"
+        );
+        let wait = delay
+            .saturating_mul(1 << (restarts - 1).min(6))
+            .min(Duration::from_secs(60));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return restarts,
+        }
+    }
+}
+
 /// Replays the dead-letter file at start and then every `replay_interval`, until stopped.
 async fn replay_loop(state: Arc<State>, mut stop: watch::Receiver<bool>) {
     let Some(dl) = state.dead_letter.clone() else {
@@ -293,7 +362,7 @@ async fn replay_loop(state: Arc<State>, mut stop: watch::Receiver<bool>) {
 /// One replay round: one attempt per entry; an upstream that fails is not tried again in this
 /// round. Returns (delivered, kept).
 async fn replay_once(
-    state: &State,
+    state: &Arc<State>,
     dl: &Arc<DeadLetter>,
     stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<(usize, usize)> {
@@ -313,11 +382,37 @@ async fn replay_once(
             keep.push(line);
             continue;
         };
-        let body = Bytes::from(entry.body.clone());
-        let d = state
-            .forwarder
-            .deliver_with(up, &body, &entry.request_id, &state.metrics, 1)
-            .await;
+        // In a task of its own: a delivery that panics is a failed one (the entry is kept);
+        // it cannot end the round between taking the entries out and putting them back.
+        let task = {
+            let (state, rule) = (state.clone(), up.rule.clone());
+            let (body, id) = (Bytes::from(entry.body.clone()), entry.request_id.clone());
+            tokio::spawn(async move {
+                let up = state.forwarder.upstream(&rule)?;
+                Some(
+                    state
+                        .forwarder
+                        .deliver_with(up, &body, &id, &state.metrics, 1)
+                        .await,
+                )
+            })
+        };
+        let d = match task.await {
+            Ok(Some(d)) => d,
+            failed => {
+                let error = match failed {
+                    Err(e) => format!("the delivery failed: {e}"),
+                    Ok(_) => "no upstream".to_owned(),
+                };
+                tracing::error!(rule = %entry.rule, id = %entry.id, "dead-letter replay: {error}");
+                Delivery {
+                    delivered: false,
+                    attempts: 0,
+                    status: None,
+                    error: Some(error),
+                }
+            }
+        };
         if d.delivered {
             delivered += 1;
             tracing::info!(rule = %entry.rule, id = %entry.id, "dead letter delivered");
@@ -333,4 +428,46 @@ async fn replay_once(
     let putter = dl.clone();
     tokio::task::spawn_blocking(move || putter.put_back(&keep)).await??;
     Ok((delivered, kept))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use tokio::sync::watch;
+
+    use super::supervised;
+
+    #[tokio::test]
+    async fn a_background_task_that_panics_is_started_again() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (_stop, stopped) = watch::channel(false);
+        let counted = runs.clone();
+        let restarts = supervised("test", Duration::ZERO, stopped, move || {
+            let runs = counted.clone();
+            async move {
+                if runs.fetch_add(1, Ordering::SeqCst) < 2 {
+                    panic!("a hostile answer");
+                }
+            }
+        })
+        .await;
+        assert_eq!((restarts, runs.load(Ordering::SeqCst)), (2, 3));
+    }
+
+    #[tokio::test]
+    async fn a_task_that_fails_while_stopping_is_not_started_again() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (stop, stopped) = watch::channel(false);
+        stop.send(true).unwrap();
+        let counted = runs.clone();
+        let restarts = supervised("test", Duration::ZERO, stopped, move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { panic!("while stopping") }
+        })
+        .await;
+        assert_eq!((restarts, runs.load(Ordering::SeqCst)), (1, 1));
+    }
 }

@@ -65,3 +65,88 @@ async fn a_broken_edit_shows_in_health_while_the_old_rules_serve() {
     assert!(metrics.contains("handoff_gateway_rule_reloads_total{result=\"error\"}"));
     s.stop().await.unwrap();
 }
+
+/// The error code a refused reload left in /health, once one is there.
+async fn refused_with(s: &Server, code: &str) -> Value {
+    eventually("the refused reload in /health", async || {
+        s.health().await["last_reload_error"]
+            .as_str()
+            .is_some_and(|e| e.contains(&format!("error[{code}]")))
+    })
+    .await;
+    s.health().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_file_moved_out_is_a_refused_reload_not_an_empty_rule_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.toml");
+    std::fs::write(&file, GOOD).unwrap();
+    let mut c = config(vec![dir.path().to_path_buf()]);
+    c.watch = true;
+    let s = Server::start(c).await;
+    let hash = s.health().await["rule_set_hash"].clone();
+
+    let away = tempfile::tempdir().unwrap();
+    std::fs::rename(&file, away.path().join("r.toml")).unwrap();
+    let health = refused_with(&s, "E112").await;
+    assert_eq!(health["status"], "degraded");
+    assert_eq!(
+        (&health["rules_loaded"], &health["rule_set_hash"]),
+        (&1.into(), &hash)
+    );
+    assert_eq!(queue(&s).await, "q-one", "the old rules keep serving");
+
+    std::fs::rename(away.path().join("r.toml"), &file).unwrap();
+    eventually("the rules back", async || {
+        s.health().await["status"] == "ok"
+    })
+    .await;
+    s.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_drops_a_forwarded_rule_is_refused_unless_allowed() {
+    for allowed in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.toml");
+        std::fs::write(&file, GOOD).unwrap();
+        std::fs::write(
+            dir.path().join("keep.toml"),
+            GOOD.replace("\"r\"", "\"keep\""),
+        )
+        .unwrap();
+        let mut c = config(vec![dir.path().to_path_buf()]);
+        c.watch = true;
+        c.allow_dropping_forwarded_rules = allowed;
+        c.dead_letter.path = dir.path().join("dead.jsonl");
+        c.dead_letter.replay_interval = std::time::Duration::ZERO;
+        c.forward.insert(
+            "r".to_owned(),
+            handoff_gateway::ForwardConfig {
+                // Never reached: nothing is posted to the forwarded rule here.
+                url: "http://127.0.0.1:9/deliver".to_owned(),
+                ..Default::default()
+            },
+        );
+        let s = Server::start(c).await;
+        let hash = s.health().await["rule_set_hash"].clone();
+        // The forwarded rule is renamed: a reload would drop it.
+        std::fs::write(&file, GOOD.replace("\"r\"", "\"r2\"")).unwrap();
+        if allowed {
+            eventually("the reload that drops `r`", async || {
+                let r = post(&s.url("/v1/transform/r2"), b"{}", Sign::Yes).await;
+                r.status() == 200
+            })
+            .await;
+            assert_eq!(s.health().await["status"], "ok");
+        } else {
+            let health = refused_with(&s, "E120").await;
+            assert_eq!(health["status"], "degraded");
+            assert_eq!(health["rule_set_hash"], hash, "the old rules keep serving");
+            let error = health["last_reload_error"].as_str().unwrap();
+            assert!(error.contains("`r`"), "{error}");
+        }
+        s.stop().await.unwrap();
+    }
+}

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::sync::{Mutex, mpsc};
 use std::time::{Instant, SystemTime};
@@ -18,13 +18,13 @@ use handoff_core::{Error, Outcome, Plan};
 use serde_json::{Value, json};
 
 use crate::summary::Summary;
+use read::Reader;
+
+mod read;
 
 /// Payloads per chunk, and the byte size at which a chunk is full even with fewer payloads.
 const CHUNK_PAYLOADS: usize = 256;
 const CHUNK_BYTES: usize = 1 << 20;
-/// The read buffer of an input. A chunk also ends when this buffer runs dry, so a slow
-/// stream (a pipe, a terminal) gets its outputs as its lines arrive.
-const READ_BUFFER: usize = 1 << 20;
 
 /// A source of payloads.
 pub struct Input<'r> {
@@ -194,7 +194,7 @@ pub fn run(
         started: Instant::now(),
         audit: None,
     };
-    let mut reader = Reader::new(inputs);
+    let mut reader = Reader::new(inputs, plan.payload_limit(options.rule));
     let result = if options.jobs <= 1 {
         run_inline(plan, options, &mut reader, &mut writer, hooks)
     } else {
@@ -364,143 +364,6 @@ fn feed<'p>(
     }
 }
 
-/// Reads payloads from the inputs in order, a chunk at a time. Only the input being read has
-/// a read buffer.
-struct Reader<'r> {
-    inputs: std::vec::IntoIter<Input<'r>>,
-    /// The input being read.
-    current: Option<Current<'r>>,
-    next_index: usize,
-    line: u64,
-}
-
-/// The input being read: its buffer, its index among the inputs, and whether it is one whole
-/// payload.
-struct Current<'r> {
-    reader: BufReader<Box<dyn Read + 'r>>,
-    index: usize,
-    whole: bool,
-}
-
-impl<'r> Reader<'r> {
-    fn new(inputs: Vec<Input<'r>>) -> Self {
-        let mut reader = Reader {
-            inputs: inputs.into_iter(),
-            current: None,
-            next_index: 0,
-            line: 0,
-        };
-        reader.advance();
-        reader
-    }
-
-    /// Moves on to the next input.
-    fn advance(&mut self) {
-        self.line = 0;
-        self.current = self.inputs.next().map(|input| {
-            let capacity = if input.whole { 1 << 16 } else { READ_BUFFER };
-            let index = self.next_index;
-            self.next_index += 1;
-            Current {
-                reader: BufReader::with_capacity(capacity, input.source),
-                index,
-                whole: input.whole,
-            }
-        });
-    }
-
-    fn done(&self) -> bool {
-        self.current.is_none()
-    }
-
-    fn stop(&mut self) {
-        self.current = None;
-        self.inputs = Vec::new().into_iter();
-    }
-
-    /// Appends payloads to `chunk` until it is full, the inputs end, or the next read could
-    /// wait for more input; returns the bytes read.
-    fn fill(&mut self, chunk: &mut Chunk<'_>) -> io::Result<u64> {
-        let mut bytes = 0u64;
-        while let Some(Current {
-            reader,
-            index,
-            whole,
-        }) = self.current.as_mut()
-        {
-            let (index, whole) = (*index, *whole);
-            if chunk.records.len() >= CHUNK_PAYLOADS || chunk.data.len() >= CHUNK_BYTES {
-                break;
-            }
-            if !chunk.records.is_empty() && reader.buffer().is_empty() {
-                chunk.drained = true;
-                break;
-            }
-            let start = chunk.data.len();
-            let n = if whole {
-                reader.read_to_end(&mut chunk.data)?
-            } else {
-                read_line(reader, &mut chunk.data)?
-            };
-            bytes += n as u64;
-            self.line += 1;
-            let line = self.line;
-            if n == 0 || whole {
-                self.advance();
-            }
-            let raw = trimmed(&chunk.data, start);
-            if raw.is_empty() {
-                chunk.data.truncate(start);
-                continue;
-            }
-            chunk.records.push(Record {
-                input: index,
-                line: (!whole).then_some(line),
-                raw,
-                result: Ok(Done::NoRule),
-                latency_ns: 0,
-                at: None,
-            });
-        }
-        Ok(bytes)
-    }
-}
-
-/// `BufRead::read_until(b'\n')`, finding the newline with the vectorized `memchr` (the
-/// standard library's search is a word at a time; lines are kilobytes long).
-fn read_line(reader: &mut impl BufRead, out: &mut Vec<u8>) -> io::Result<usize> {
-    let mut read = 0;
-    loop {
-        let buf = match reader.fill_buf() {
-            Ok(buf) => buf,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let (used, done) = match memchr::memchr(b'\n', buf) {
-            Some(i) => (i + 1, true),
-            None => (buf.len(), buf.is_empty()),
-        };
-        out.extend_from_slice(&buf[..used]);
-        reader.consume(used);
-        read += used;
-        if done {
-            return Ok(read);
-        }
-    }
-}
-
-/// The range of `data[start..]` without leading and trailing ASCII white space.
-fn trimmed(data: &[u8], start: usize) -> Range<usize> {
-    let line = &data[start..];
-    let lead = line.len() - line.trim_ascii_start().len();
-    let trail = line.len() - line.trim_ascii_end().len();
-    if lead == line.len() {
-        start..start
-    } else {
-        start + lead..data.len() - trail
-    }
-}
-
 /// Payloads read together, and after the transform their outcomes.
 #[derive(Default)]
 struct Chunk<'p> {
@@ -520,6 +383,10 @@ struct Record<'p> {
     input: usize,
     line: Option<u64>,
     raw: Range<usize>,
+    /// The payload's length when it was too long to read whole and `raw` is its first bytes.
+    length: Option<u64>,
+    /// Failed while it was read (too long, empty): `result` is final.
+    ready: bool,
     result: Result<Done<'p>, Error>,
     latency_ns: u64,
     /// When the transform ended (only kept for the audit).
@@ -543,7 +410,7 @@ impl<'p> Chunk<'p> {
     }
 
     fn transform(&mut self, plan: &'p Plan, options: &Options<'_>, audit: bool) {
-        for record in &mut self.records {
+        for record in self.records.iter_mut().filter(|r| !r.ready) {
             let payload = &self.data[record.raw.clone()];
             let started = Instant::now();
             let result = match options.rule {
@@ -590,7 +457,9 @@ impl Writer<'_, '_> {
         summary.bytes_read += chunk.bytes;
         for record in &chunk.records {
             summary.read += 1;
-            summary.latency.saturating_record(record.latency_ns);
+            if !record.ready {
+                summary.latency.saturating_record(record.latency_ns);
+            }
             let file = &self.names[record.input];
             match &record.result {
                 Ok(Done::Transformed(_) | Done::Ignored(..)) => summary.ok += 1,
@@ -603,7 +472,12 @@ impl Writer<'_, '_> {
                         .or_default() += 1;
                     if let Some(dl) = self.sinks.dead_letter.as_deref_mut() {
                         let raw = &chunk.data[record.raw.clone()];
-                        serde_json::to_writer(&mut *dl, &dead_record(file, record.line, e, raw))?;
+                        let mut dead = dead_record(file, record.line, e, raw);
+                        if let Some(length) = record.length {
+                            dead["truncated"] = Value::Bool(true);
+                            dead["length"] = Value::from(length);
+                        }
+                        serde_json::to_writer(&mut *dl, &dead)?;
                         dl.write_all(b"\n")?;
                     }
                 }

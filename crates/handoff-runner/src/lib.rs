@@ -28,5 +28,5 @@ pub mod ruletest;
 pub mod runner;
 pub mod summary;
 
-pub use runner::Runner;
+pub use runner::{Guard, Runner};
 pub use summary::Summary;

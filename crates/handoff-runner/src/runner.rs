@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use handoff_core::{Code, Diagnostics, Error, Outcome, Plan, compile_paths};
+use handoff_core::{
+    Code, Diagnostic, Diagnostics, Error, Outcome, Plan, SourceFile, compile_paths,
+};
 use hdrhistogram::Histogram;
 use notify::RecursiveMode;
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
@@ -35,11 +37,26 @@ pub struct Transformed {
     pub latency: Duration,
 }
 
+/// What a reload may not do to the rule set unless allowed: leave no rules (a rule file moved
+/// out for a moment), or drop a rule that traffic names (a gateway's forward targets). Such a
+/// reload is refused like one that does not compile.
+#[derive(Debug, Clone, Default)]
+pub struct Guard {
+    /// The rules traffic names.
+    pub named: Vec<String>,
+    /// Let a reload leave no rules.
+    pub allow_empty: bool,
+    /// Let a reload drop a rule of `named`.
+    pub allow_dropping_named: bool,
+}
+
 /// Thread-safe: clone the `Arc` and call [`Runner::transform`] from many threads. The plan is
 /// read through an `ArcSwap` (no lock on the hot path); a reload swaps it atomically, and a
-/// reload that does not compile leaves the serving plan untouched.
+/// reload that does not compile, or that its [`Guard`] refuses, leaves the serving plan
+/// untouched.
 pub struct Runner {
     paths: Vec<PathBuf>,
+    guard: Guard,
     plan: ArcSwap<Plan>,
     last_reload_error: Mutex<Option<Diagnostics>>,
     /// Metrics in shards, one picked per thread, so that threads seldom wait for each other;
@@ -54,6 +71,22 @@ impl std::fmt::Debug for Runner {
             .field("plan", &self.plan.load())
             .finish_non_exhaustive()
     }
+}
+
+/// A reload refused (or a load with nothing to serve), as a diagnostic naming the rule paths.
+fn refusal(paths: &[PathBuf], code: Code, message: String) -> Diagnostics {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let file = Arc::new(SourceFile::new(names.join(", "), String::new()));
+    let hint = if code == Code::NoRules {
+        "put the rule files back; to let a reload empty the rules, allow it (the gateway's \
+         allow_empty_rules)"
+    } else {
+        "put the rule back, or remove its [forward] entry; to let a reload drop it, allow it \
+         (the gateway's allow_dropping_forwarded_rules)"
+    };
+    Diagnostics(vec![
+        Diagnostic::error(code, &file, 0..0, message).with_hint(hint),
+    ])
 }
 
 /// Counts and latencies of one rule (or of `""` for "no rule applied" and early failures).
@@ -85,16 +118,32 @@ impl Default for RuleMetrics {
 }
 
 impl Runner {
-    /// Compiles the rule files and folders at `paths`.
+    /// Compiles the rule files and folders at `paths`; rules that define no rule at all (an
+    /// empty folder) are E112.
     pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<Runner, Diagnostics> {
         let paths: Vec<PathBuf> = paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
         let plan = compile_paths(&paths)?.plan;
+        if plan.rule_names().next().is_none() {
+            return Err(refusal(
+                &paths,
+                Code::NoRules,
+                "the rules define no rule".to_owned(),
+            ));
+        }
         Ok(Runner {
             paths,
+            guard: Guard::default(),
             plan: ArcSwap::from_pointee(plan),
             last_reload_error: Mutex::new(None),
             metrics: (0..METRIC_SHARDS).map(|_| Mutex::default()).collect(),
         })
+    }
+
+    /// The runner with `guard` checking every reload.
+    #[must_use]
+    pub fn with_guard(mut self, guard: Guard) -> Runner {
+        self.guard = guard;
+        self
     }
 
     /// The plan serving now.
@@ -102,17 +151,21 @@ impl Runner {
         self.plan.load_full()
     }
 
-    /// Recompiles the rules; on success swaps the plan in, otherwise keeps serving the old one
-    /// and returns (and remembers) the diagnostics.
+    /// Recompiles the rules; when they compile and the [`Guard`] lets the new rule set in,
+    /// swaps the plan in, otherwise keeps serving the old one and returns (and remembers) the
+    /// diagnostics: the compile errors, or E112 (no rules left) or E120 (a named rule dropped).
     pub fn reload(&self) -> Result<(), Diagnostics> {
-        let result = compile_paths(&self.paths);
+        let result = compile_paths(&self.paths).and_then(|c| {
+            let refused = self.refuses(&self.plan.load(), &c.plan);
+            refused.map_or(Ok(c.plan), Err)
+        });
         let mut last = self
             .last_reload_error
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         match result {
-            Ok(c) => {
-                self.plan.store(Arc::new(c.plan));
+            Ok(plan) => {
+                self.plan.store(Arc::new(plan));
                 *last = None;
                 Ok(())
             }
@@ -121,6 +174,35 @@ impl Runner {
                 Err(d)
             }
         }
+    }
+
+    /// Why the guard refuses to replace `old` with `new`, if it does.
+    fn refuses(&self, old: &Plan, new: &Plan) -> Option<Diagnostics> {
+        let guard = &self.guard;
+        if !guard.allow_empty && new.rule_names().next().is_none() {
+            let message = format!(
+                "the reload would leave no rules (the {} serving are kept)",
+                old.rule_names().count()
+            );
+            return Some(refusal(&self.paths, Code::NoRules, message));
+        }
+        if guard.allow_dropping_named {
+            return None;
+        }
+        let dropped: Vec<&str> = guard
+            .named
+            .iter()
+            .filter(|r| old.has_rule(r) && !new.has_rule(r))
+            .map(String::as_str)
+            .collect();
+        (!dropped.is_empty()).then(|| {
+            let message = format!(
+                "the reload would drop the rule(s) `{}`, which traffic names (the previous \
+                 rules are kept)",
+                dropped.join("`, `")
+            );
+            refusal(&self.paths, Code::NamedRuleDropped, message)
+        })
     }
 
     /// The diagnostics of the last reload, if it failed.

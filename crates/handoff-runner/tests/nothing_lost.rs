@@ -10,20 +10,25 @@ use handoff_runner::batch::{Hooks, Input, Options, Sinks, run};
 use proptest::prelude::*;
 use serde_json::Value;
 
+/// The rule's `payload_bytes`: a payload over it is E400, and one over it plus the reader's
+/// 4 KiB of room is not even kept whole.
+const LIMIT: usize = 1024;
+const KEPT: usize = 4096;
+
 /// A rule that transforms `{"id": …}`, applies to nothing with `"kind": "skip"`, and fails
-/// (E500) when `id` is missing.
+/// (E500) when `id` is missing; payloads are at most [`LIMIT`] bytes.
 fn plan() -> Plan {
     let rule = r#"
+[limits]
+payload_bytes = 1024
+
 [[rule]]
 name = "keep"
 when = { path = "$.kind", ne = "skip" }
 [rule.map]
 id = { path = "$.id", required = true }
 "#;
-    let file = SourceFile {
-        name: "keep.toml".into(),
-        text: rule.into(),
-    };
+    let file = SourceFile::new("keep.toml", rule);
     compile_sources(vec![file], None).expect("compiles").plan
 }
 
@@ -36,14 +41,20 @@ enum Line {
     NoRule(Vec<u8>),
     /// Dead-lettered with this code.
     Failed(Vec<u8>, &'static str),
-    /// Blank: not an input at all.
+    /// Blank: not an input at all as an NDJSON line; E406 as a whole file.
     Blank(Vec<u8>),
+    /// Too long to be read whole: E400 with its first [`KEPT`] bytes and its length.
+    Cut(Vec<u8>),
 }
 
 impl Line {
     fn bytes(&self) -> &[u8] {
         match self {
-            Line::Ok(b, _) | Line::NoRule(b) | Line::Failed(b, _) | Line::Blank(b) => b,
+            Line::Ok(b, _)
+            | Line::NoRule(b)
+            | Line::Failed(b, _)
+            | Line::Blank(b)
+            | Line::Cut(b) => b,
         }
     }
 }
@@ -85,7 +96,18 @@ fn line() -> impl Strategy<Value = Line> {
         1 => Just(Line::Failed(br#"{"kind":"x"}"#.to_vec(), "E500")),
         1 => Just(Line::Failed(b"[1,2] 3".to_vec(), "E402")),
         1 => "[ \t\r]{0,3}".prop_map(|s| Line::Blank(s.into_bytes())),
+        // Over the limit but kept whole, or so long that only its first bytes are kept.
+        1 => (LIMIT + 1..LIMIT + KEPT).prop_map(|len| Line::Failed(padded(len), "E400")),
+        1 => (LIMIT + KEPT + 1..4 * KEPT).prop_map(|len| Line::Cut(padded(len))),
     ]
+}
+
+/// A valid payload of exactly `len` bytes.
+fn padded(len: usize) -> Vec<u8> {
+    let mut p = br#"{"id":"big","pad":""#.to_vec();
+    p.resize(len - 2, b'x');
+    p.extend_from_slice(b"\"}");
+    p
 }
 
 /// An input: NDJSON lines (with or without a final newline), or one whole-file payload.
@@ -172,8 +194,8 @@ fn json_lines(bytes: &[u8]) -> Vec<Value> {
         .collect()
 }
 
-/// A dead-letter record as `(file, line, code, raw bytes)`.
-type Dead = (String, Option<u64>, String, Vec<u8>);
+/// A dead-letter record as `(file, line, code, raw bytes, length when cut)`.
+type Dead = (String, Option<u64>, String, Vec<u8>, Option<u64>);
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
@@ -220,7 +242,17 @@ proptest! {
                     }
                     Line::Failed(bytes, code) => {
                         let raw = bytes.trim_ascii().to_vec();
-                        want_dead.push((format!("in{i}"), n, (*code).to_owned(), raw));
+                        want_dead.push((format!("in{i}"), n, (*code).to_owned(), raw, None));
+                        "failed"
+                    }
+                    Line::Cut(bytes) => {
+                        let (first, len) = (bytes[..KEPT].to_vec(), Some(bytes.len() as u64));
+                        want_dead.push((format!("in{i}"), n, "E400".to_owned(), first, len));
+                        "failed"
+                    }
+                    // A blank `.json` file is a failure of its own; a blank line is no input.
+                    Line::Blank(_) if n.is_none() => {
+                        want_dead.push((format!("in{i}"), n, "E406".to_owned(), Vec::new(), None));
                         "failed"
                     }
                     Line::Blank(_) => continue,
@@ -240,6 +272,7 @@ proptest! {
                     r["source"]["line"].as_u64(),
                     r["code"].as_str().unwrap().to_owned(),
                     raw(r),
+                    r["length"].as_u64().filter(|_| r["truncated"] == true),
                 )
             })
             .collect();

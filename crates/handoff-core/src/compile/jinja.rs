@@ -17,6 +17,10 @@ type Table = (HashMap<String, MjValue>, MjValue);
 /// Builds the environment and compiles templates and expressions into it.
 pub(crate) struct JinjaBuilder {
     pub(crate) env: Environment<'static>,
+    /// The templates loaded because another names them, by name, with the file each was read
+    /// from. The environment has no loader: every template a plan renders is loaded when it
+    /// compiles, from inside the rules folder (`files.rs`), so none is read at run time.
+    pub(crate) loaded: HashMap<String, PathBuf>,
 }
 
 /// A compile error inside a template, with a byte range in the template source when known.
@@ -26,17 +30,12 @@ pub(crate) struct JinjaError {
 }
 
 impl JinjaBuilder {
-    pub(crate) fn new(root: Option<PathBuf>, fuel: u64) -> Self {
+    pub(crate) fn new(fuel: u64) -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| AutoEscape::Json);
         env.set_fuel(Some(fuel));
         env.set_recursion_limit(64);
-        if let Some(root) = root {
-            // `path_loader` refuses names with `..` or absolute paths, so an include cannot
-            // leave the rules folder.
-            env.set_loader(minijinja::path_loader(root));
-        }
         env.add_filter("max_by", |list: Vec<MjValue>, attr: String| {
             best_by(list, &attr, true)
         });
@@ -47,7 +46,10 @@ impl JinjaBuilder {
         // Declared now so that templates compiled before the tables are known see the name;
         // `add_lookups` replaces it.
         env.add_function("lookup", |_: String, _: MjValue| MjValue::UNDEFINED);
-        JinjaBuilder { env }
+        JinjaBuilder {
+            env,
+            loaded: HashMap::new(),
+        }
     }
 
     /// Makes the lookup tables callable as `lookup("table", key)`.

@@ -207,13 +207,14 @@ impl Ctx<'_> {
         if let Some(t) = &raw.template {
             let name = format!("{}#{label}", self.file.name);
             return self
-                .template(&name, t.get_ref().clone(), span(t))
+                .template(&name, t.get_ref().clone(), span(t), None)
                 .map(Source::Template);
         }
         if let Some(t) = &raw.template_file {
-            let name = self.template_file(t)?;
-            let text = self.read_beside(t)?;
-            return self.template(&name, text, span(t)).map(Source::Template);
+            let (name, path, text) = self.template_file(t)?;
+            return self
+                .template(&name, text, span(t), Some(&path))
+                .map(Source::Template);
         }
         if let Some(v) = &raw.value {
             return Some(Source::Value(json_of(v.get_ref())));

@@ -1,5 +1,6 @@
 //! Compilation: rule files -> a checked, immutable [`Plan`], with every error collected.
 
+mod files;
 mod jinja;
 mod mapping;
 
@@ -44,10 +45,7 @@ pub fn compile_paths<P: AsRef<FsPath>>(paths: &[P]) -> Result<Compiled, Diagnost
         let p = p.as_ref();
         if p.is_dir() {
             root.get_or_insert_with(|| p.to_path_buf());
-            let mut found = Vec::new();
-            collect_toml(p, &mut found);
-            found.sort();
-            files.extend(found);
+            files::rule_files(p, &mut files, &mut diags);
         } else {
             root.get_or_insert_with(|| p.parent().map(FsPath::to_path_buf).unwrap_or_default());
             files.push(p.to_path_buf());
@@ -57,12 +55,9 @@ pub fn compile_paths<P: AsRef<FsPath>>(paths: &[P]) -> Result<Compiled, Diagnost
     for f in files {
         let name = f.display().to_string();
         match fs::read_to_string(&f) {
-            Ok(text) => sources.push(SourceFile { name, text }),
+            Ok(text) => sources.push(SourceFile::new(name, text)),
             Err(e) => {
-                let file = Arc::new(SourceFile {
-                    name: name.clone(),
-                    text: String::new(),
-                });
+                let file = Arc::new(SourceFile::new(name.clone(), String::new()));
                 diags.push(Diagnostic::error(
                     Code::Io,
                     &file,
@@ -78,37 +73,10 @@ pub fn compile_paths<P: AsRef<FsPath>>(paths: &[P]) -> Result<Compiled, Diagnost
     compile_sources(sources, root)
 }
 
-fn collect_toml(dir: &FsPath, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        let hidden = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'));
-        if hidden {
-            continue;
-        }
-        if p.is_dir() {
-            collect_toml(&p, out);
-        } else if p.extension().is_some_and(|x| x == "toml") {
-            out.push(p);
-        }
-    }
-}
-
 /// Compiles one rule file given as text (`name` is how diagnostics and errors name it; its
 /// templates and schemas are read beside it).
 pub fn compile_text(name: &str, text: impl Into<String>) -> Result<Compiled, Diagnostics> {
-    compile_sources(
-        vec![SourceFile {
-            name: name.into(),
-            text: text.into(),
-        }],
-        None,
-    )
+    compile_sources(vec![SourceFile::new(name, text)], None)
 }
 
 /// Compiles rule files given as text. `root` is the folder templates and schemas are read from
@@ -129,7 +97,7 @@ pub fn compile_sources(
     let fuel = Limits::default().template_fuel;
     let mut builder = Builder {
         file_names: files.iter().map(|f| f.name.clone()).collect(),
-        jinja: JinjaBuilder::new(root.clone(), fuel),
+        jinja: JinjaBuilder::new(fuel),
         root,
         rules: Vec::new(),
         by_name: HashMap::new(),
@@ -300,17 +268,23 @@ impl Ctx<'_> {
         }
     }
 
-    /// Compiles a template given as text.
-    pub(crate) fn template(&mut self, name: &str, text: String, at: Range<usize>) -> Option<Jinja> {
+    /// Compiles a template given as text (inline at `at`, or read from the file `file`), and
+    /// loads the templates it names.
+    pub(crate) fn template(
+        &mut self,
+        name: &str,
+        text: String,
+        at: Range<usize>,
+        file: Option<&FsPath>,
+    ) -> Option<Jinja> {
         self.hasher.update(text.as_bytes());
+        let origin = match file {
+            Some(path) => files::Origin::File(path),
+            None => files::Origin::Inline(at.clone()),
+        };
         // An included or imported template reads variables this one does not show: give it
         // everything (the whole input, the context and every binding so far).
-        let composes = text.split("{%").skip(1).any(|tag| {
-            let word = tag.trim_start_matches('-').trim_start();
-            ["include", "import", "from", "extends"]
-                .iter()
-                .any(|k| word.starts_with(k))
-        });
+        let composes = self.load_named(&text, origin);
         match self.jinja.template(name, text.clone()) {
             Ok(mut vars) => {
                 if composes {
@@ -363,48 +337,6 @@ impl Ctx<'_> {
             return None;
         }
         Some(jinja)
-    }
-
-    /// The name of a template file relative to the rules folder.
-    pub(crate) fn template_file(&mut self, raw: &SStr) -> Option<String> {
-        let full = self.dir.join(raw.get_ref());
-        let rel = match self.root {
-            Some(root) => full.strip_prefix(root).ok().map(FsPath::to_path_buf),
-            None => Some(full.clone()),
-        };
-        let safe = rel.as_ref().is_some_and(|r| {
-            r.components()
-                .all(|c| matches!(c, std::path::Component::Normal(_)))
-        });
-        match rel.filter(|_| safe) {
-            Some(r) => Some(r.to_string_lossy().replace('\\', "/")),
-            None => {
-                self.error(
-                    Code::TemplateSyntax,
-                    span(raw),
-                    format!("template `{}` is outside the rules folder", raw.get_ref()),
-                    "keep templates beside the rule files",
-                );
-                None
-            }
-        }
-    }
-
-    /// Reads a file named relative to the rule file (a template or a schema).
-    pub(crate) fn read_beside(&mut self, raw: &SStr) -> Option<String> {
-        let full = self.dir.join(raw.get_ref());
-        match fs::read_to_string(&full) {
-            Ok(text) => Some(text),
-            Err(e) => {
-                self.error(
-                    Code::Io,
-                    span(raw),
-                    format!("cannot read {}: {e}", full.display()),
-                    "the path is relative to the rule file",
-                );
-                None
-            }
-        }
     }
 }
 

@@ -68,6 +68,16 @@ impl Plan {
         &self.hash
     }
 
+    /// The largest payload, in bytes, that the named rule accepts, or without a name the most
+    /// generous of all rules' `payload_bytes` (a larger payload is E400 before it is parsed).
+    /// A reader can stop holding a payload once it is longer.
+    pub fn payload_limit(&self, rule: Option<&str>) -> usize {
+        rule.and_then(|r| self.by_name.get(r))
+            .map_or(self.parse_limits.payload_bytes, |&i| {
+                self.rules[i].limits.payload_bytes
+            })
+    }
+
     /// The rule files the plan was compiled from.
     pub fn files(&self) -> &[Arc<SourceFile>] {
         &self.files
