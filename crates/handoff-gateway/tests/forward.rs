@@ -57,11 +57,13 @@ fn dead_letter_lines(path: &Path) -> Vec<Value> {
 }
 
 /// An address where nothing listens.
-async fn closed_port() -> String {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    drop(l);
-    format!("http://{addr}/deliver")
+/// An upstream that refuses connections: a socket bound but never listening holds its port (so
+/// no other test can take it, as a bound-then-dropped port could be) and refuses every connect.
+fn closed_port() -> (tokio::net::TcpSocket, String) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, format!("http://{addr}/deliver"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,7 +104,7 @@ async fn a_429_then_200_is_delivered_after_the_retry_after_wait() {
 async fn a_down_upstream_dead_letters_and_a_restarted_gateway_keeps_then_replays_it() {
     let dir = tempfile::tempdir().unwrap();
     let dl = dir.path().join("dl.jsonl");
-    let down = closed_port().await;
+    let (_held, down) = closed_port();
 
     let s = Server::start(forwarding(&down, &dl)).await;
     let (status, body) = answer(post(&s.url(WEBHOOK), &payload(), Sign::Yes).await).await;
