@@ -49,6 +49,8 @@ enum Reply {
         rule: String,
         hash: String,
         body: Bytes,
+        /// The rule's ignored body (`[[rule.ignore]]`): counted as `ignored`.
+        ignored: bool,
     },
     Ignored {
         reason: String,
@@ -80,7 +82,8 @@ async fn handle(
     let mut response = match result {
         Ok(reply) => {
             let outcome = match &reply {
-                Reply::Output { .. } => "transformed",
+                Reply::Output { ignored: false, .. } => "transformed",
+                Reply::Output { ignored: true, .. } => "ignored",
                 Reply::Ignored { .. } => "ignored",
                 Reply::Delivered { .. } => "delivered",
                 Reply::DeadLettered(_) => "dead_lettered",
@@ -134,11 +137,13 @@ async fn process(
     };
     let body = Bytes::from(output);
     // An ignored body (`[[rule.ignore]]`) answers the caller; it is not a request to deliver.
-    if t.ignored.is_some() || state.forwarder.upstream(&rule).is_none() {
+    let ignored = t.ignored.is_some();
+    if ignored || state.forwarder.upstream(&rule).is_none() {
         return Ok(Reply::Output {
             rule,
             hash: t.rule_set_hash,
             body,
+            ignored,
         });
     }
     // The delivery runs in its own task, so that it finishes (or reaches the dead-letter file)
@@ -224,7 +229,9 @@ async fn deliver(
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         match self {
-            Reply::Output { rule, hash, body } => {
+            Reply::Output {
+                rule, hash, body, ..
+            } => {
                 let mut r = Response::new(Body::from(body));
                 let h = r.headers_mut();
                 h.insert(
