@@ -66,24 +66,38 @@ impl Default for GatewayConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SignatureConfig {
-    /// Environment variable holding the secret. Default `HANDOFF_WEBHOOK_SECRET`.
+    /// Environment variable holding the secret(s), one per line, the newest first. Default
+    /// `HANDOFF_WEBHOOK_SECRET`.
     pub secret_env: String,
-    /// File holding the secret (surrounding whitespace is trimmed); used when the environment
-    /// variable is not set. Default: none.
+    /// File holding the secret(s), one per line, the newest first (surrounding whitespace and
+    /// blank lines are dropped); used when the environment variable is not set, and watched
+    /// for changes. Default: none.
     pub secret_file: Option<PathBuf>,
     /// The signature header. Default `x-cognigy-signature`.
     pub header: String,
-    /// A header with the signing time in Unix seconds. When set, it is required, signed
-    /// (`TIMESTAMP.BODY`), checked against `tolerance`, and a signature is accepted only once.
-    /// Default: none.
+    /// A header with the signing time (see `timestamp_unit`). When set, it is required,
+    /// checked against `tolerance`, and a signature is accepted only once. Default: none.
     pub timestamp_header: Option<String>,
     /// The replay window around the gateway's clock. Default `5m`.
     #[serde(with = "duration")]
     pub tolerance: Duration,
-    /// The secret itself, for embedding and tests; takes precedence over the environment and
-    /// the file. Never read from the TOML file.
+    // --- issue 15, finding 10: rotation, secret length, timestamp unit, signed string ---
+    /// The shortest secret accepted, in bytes; a shorter one is a start-up error (and a
+    /// refused reload). Default 32.
+    pub min_secret_bytes: usize,
+    /// The unit of the timestamp header: Unix seconds or milliseconds. Default `s`.
+    pub timestamp_unit: TimestampUnit,
+    /// What is signed: `TIMESTAMP.BODY` or the body alone. Default: `timestamp.body` when
+    /// `timestamp_header` is set, `body` otherwise.
+    pub signed: Option<Signed>,
+    /// The secret(s) themselves (one per line, the newest first), for embedding and tests;
+    /// take precedence over the environment and the file. Never read from the TOML file.
     #[serde(skip)]
     pub secret: Option<Secret>,
+    /// Read `secret_file` before the environment variable (`--webhook-secret-file`). Never
+    /// read from the TOML file.
+    #[serde(skip)]
+    pub prefer_file: bool,
 }
 
 impl Default for SignatureConfig {
@@ -94,9 +108,36 @@ impl Default for SignatureConfig {
             header: "x-cognigy-signature".to_owned(),
             timestamp_header: None,
             tolerance: Duration::from_secs(300),
+            min_secret_bytes: 32,
+            timestamp_unit: TimestampUnit::default(),
+            signed: None,
             secret: None,
+            prefer_file: false,
         }
     }
+}
+
+/// The unit of a signed timestamp.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum TimestampUnit {
+    /// Unix seconds (`1767225600`).
+    #[default]
+    #[serde(rename = "s")]
+    Seconds,
+    /// Unix milliseconds (`1767225600000`).
+    #[serde(rename = "ms")]
+    Milliseconds,
+}
+
+/// What a webhook's signature covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Signed {
+    /// The timestamp header's value, a dot, then the raw body.
+    #[serde(rename = "timestamp.body")]
+    TimestampBody,
+    /// The raw body alone (a timestamp, if required, is only checked for freshness).
+    #[serde(rename = "body")]
+    Body,
 }
 
 /// Where failed deliveries are kept, and how often they are tried again.

@@ -14,12 +14,12 @@ use handoff_runner::{Guard, Runner};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-use crate::config::{GatewayConfig, Secret};
+use crate::config::GatewayConfig;
 use crate::deadletter::{DeadLetter, Entry};
 use crate::forward::{Delivery, Forwarder};
 use crate::metrics::Metrics;
 use crate::routes;
-use crate::signature::Verifier;
+use crate::signature::{self, Verifier};
 
 /// An HTTP gateway around a [`Runner`]. Cheap to clone; every clone serves the same rules.
 ///
@@ -74,12 +74,12 @@ impl Gateway {
         let runner = Arc::new(runner);
         let metrics = Arc::new(Metrics::new());
         let sig = &config.signature;
-        let secret = Secret::resolve(
-            sig.secret.as_ref(),
-            &sig.secret_env,
-            sig.secret_file.as_deref(),
-        )?;
-        let verifier = secret.map(|s| Verifier::new(&s, sig)).transpose()?;
+        let secrets = signature::secrets(sig)?;
+        let verifier = if secrets.is_empty() {
+            None
+        } else {
+            Some(Verifier::new(&secrets, sig, None)?)
+        };
         let forwarder = Forwarder::new(&config.forward)?;
         let plan = runner.plan();
         for up in forwarder.upstreams() {

@@ -38,7 +38,8 @@ mod signature;
 mod token;
 
 pub use config::{
-    DeadLetterConfig, ForwardConfig, GatewayConfig, OAuthConfig, Secret, SignatureConfig,
+    DeadLetterConfig, ForwardConfig, GatewayConfig, OAuthConfig, Secret, SignatureConfig, Signed,
+    TimestampUnit,
 };
 pub use gateway::Gateway;
 pub use serve::{ServeArgs, serve_blocking};

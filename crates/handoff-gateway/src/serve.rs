@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::config::{GatewayConfig, Secret};
+use crate::config::GatewayConfig;
 use crate::gateway::Gateway;
 
 /// The flags of `handoff serve`. Each overrides the config file; without a config file every
@@ -52,7 +52,8 @@ impl ServeArgs {
             config.rules.clone_from(&self.rules);
         }
         if let Some(file) = &self.webhook_secret_file {
-            config.signature.secret = Some(Secret::from_file(file)?);
+            config.signature.secret_file = Some(file.clone());
+            config.signature.prefer_file = true;
         }
         if let Some(dl) = &self.dead_letter {
             config.dead_letter.path.clone_from(dl);

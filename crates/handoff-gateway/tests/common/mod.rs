@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub(crate) const SECRET: &str = "test-webhook-secret";
+pub(crate) const SECRET: &str = "test-webhook-secret-0123456789abcdef";
 
 /// The canonical rule file, alone (other rule files in rules/ are not relied on).
 pub(crate) fn canonical() -> PathBuf {
