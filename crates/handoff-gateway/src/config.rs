@@ -41,6 +41,8 @@ pub struct GatewayConfig {
     pub dead_letter: DeadLetterConfig,
     /// Forward mode, by rule name: the output is POSTed to an upstream instead of returned.
     pub forward: BTreeMap<String, ForwardConfig>,
+    /// The log's format, the access log and the audit file.
+    pub log: LogConfig,
 }
 
 impl Default for GatewayConfig {
@@ -57,6 +59,7 @@ impl Default for GatewayConfig {
             signature: SignatureConfig::default(),
             dead_letter: DeadLetterConfig::default(),
             forward: BTreeMap::new(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -139,6 +142,34 @@ pub enum Signed {
     #[serde(rename = "body")]
     Body,
 }
+
+// --- issue 15, finding 11: operator logs ([log]) ---
+
+/// Logging: the format of the log on stderr, what the access log shows, and an audit file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (human-readable) or `json` (one JSON object a line). Default `text`.
+    pub format: LogFormat,
+    /// Put each request's body in its access-log line. Default `false`.
+    pub bodies: bool,
+    /// A JSONL file with one audit record per webhook (the shape of `handoff run --audit`).
+    /// Default: none.
+    pub audit: Option<PathBuf>,
+}
+
+/// The log's format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+// --- end of the [log] block ---
 
 /// Where failed deliveries are kept, and how often they are tried again.
 #[derive(Debug, Clone, Deserialize)]
@@ -267,6 +298,9 @@ impl GatewayConfig {
         config.rules.iter_mut().for_each(rebase);
         rebase(&mut config.dead_letter.path);
         if let Some(p) = &mut config.signature.secret_file {
+            rebase(p);
+        }
+        if let Some(p) = &mut config.log.audit {
             rebase(p);
         }
         for o in config.forward.values_mut().filter_map(|f| f.oauth.as_mut()) {

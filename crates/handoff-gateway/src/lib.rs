@@ -30,6 +30,7 @@ mod config;
 mod deadletter;
 mod forward;
 mod gateway;
+mod live;
 mod metrics;
 mod reply;
 mod routes;
@@ -38,8 +39,8 @@ mod signature;
 mod token;
 
 pub use config::{
-    DeadLetterConfig, ForwardConfig, GatewayConfig, OAuthConfig, Secret, SignatureConfig, Signed,
-    TimestampUnit,
+    DeadLetterConfig, ForwardConfig, GatewayConfig, LogConfig, LogFormat, OAuthConfig, Secret,
+    SignatureConfig, Signed, TimestampUnit,
 };
 pub use gateway::Gateway;
 pub use serve::{ServeArgs, serve_blocking};

@@ -110,9 +110,11 @@ async fn process(
     request_id: &str,
     label: &mut String,
 ) -> Result<Reply, ApiError> {
+    // Loaded once: a config reload does not change a request half-way.
+    let live = state.reloader.live();
     let (parts, body) = request.into_parts();
-    let bytes = read_body(&parts.headers, body, state.max_body_bytes).await?;
-    if let Some(v) = &state.verifier {
+    let bytes = read_body(&parts.headers, body, live.max_body_bytes).await?;
+    if let Some(v) = &live.verifier {
         v.verify(&parts.headers, &bytes, SystemTime::now())?;
     }
     check_content_type(&parts.headers)?;
@@ -317,6 +319,8 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 async fn health(AxState(state): AxState<Arc<State>>) -> Response {
     let plan = state.runner.plan();
     let reload_error = state.runner.last_reload_error().map(|d| d.to_string());
+    let degraded = reload_error.is_some() || state.reloader.degraded();
+    let signatures = state.reloader.live().verifier.is_some();
     let dead_letter = state.dead_letter.as_ref().map(|dl| {
         json!({
             "path": dl.path().display().to_string(),
@@ -325,11 +329,12 @@ async fn health(AxState(state): AxState<Arc<State>>) -> Response {
         })
     });
     axum::Json(json!({
-        "status": if reload_error.is_some() { "degraded" } else { "ok" },
+        "status": if degraded { "degraded" } else { "ok" },
         "rules_loaded": plan.rule_names().count(),
         "rule_set_hash": plan.hash(),
         "last_reload_error": reload_error,
-        "signatures": if state.verifier.is_some() { "on" } else { "off" },
+        "signatures": if signatures { "on" } else { "off" },
+        "config": state.reloader.health(),
         "dead_letter": dead_letter,
         "uptime_seconds": state.started.elapsed().as_secs(),
     }))

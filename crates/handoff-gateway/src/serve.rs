@@ -1,5 +1,5 @@
 //! `handoff serve`: the command-line flags, and a blocking entry point with its own runtime,
-//! logging and SIGINT/SIGTERM handling.
+//! logging, SIGINT/SIGTERM handling and SIGHUP reloads.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -75,7 +75,8 @@ pub fn serve_blocking(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listen = config.listen;
-        let gateway = Gateway::new(config)?;
+        let gateway = Gateway::with_source(config, move || args.to_config())?;
+        reload_on_sighup(&gateway)?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -91,6 +92,28 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// Reloads the config and the rules on each SIGHUP, off the async threads (a reload reads
+/// files and compiles). Installed before the gateway listens, so that a SIGHUP never ends it.
+fn reload_on_sighup(gateway: &Gateway) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the config and the rules");
+                let g = gateway.clone();
+                // The outcome is logged and shown in /health by the reload itself.
+                let _ = tokio::task::spawn_blocking(move || g.reload()).await;
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = gateway;
+    Ok(())
 }
 
 /// Completes on the first SIGINT (Ctrl-C) or SIGTERM.
