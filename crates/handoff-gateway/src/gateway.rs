@@ -14,6 +14,7 @@ use handoff_runner::{Guard, Runner};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
+use crate::access::AuditFile;
 use crate::config::GatewayConfig;
 use crate::deadletter::{DeadLetter, Entry};
 use crate::forward::{Delivery, Forwarder};
@@ -46,6 +47,8 @@ pub(crate) struct State {
     pub(crate) reloader: Reloader,
     pub(crate) forwarder: Forwarder,
     pub(crate) dead_letter: Option<Arc<DeadLetter>>,
+    /// The audit file (`[log] audit`), one record per webhook.
+    pub(crate) audit: Option<Arc<AuditFile>>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) started: Instant,
     pub(crate) deliveries: InFlight,
@@ -134,6 +137,12 @@ impl Gateway {
         let started = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
+        let audit = config
+            .log
+            .audit
+            .as_deref()
+            .map(AuditFile::open)
+            .transpose()?;
         let shutdown_timeout = config.shutdown_timeout;
         let allow_unsigned = config.allow_unsigned;
         let replay_interval = config.dead_letter.replay_interval;
@@ -144,6 +153,7 @@ impl Gateway {
                 reloader: Reloader::new(config, source)?,
                 forwarder,
                 dead_letter,
+                audit,
                 metrics,
                 started: Instant::now(),
                 deliveries: InFlight::default(),

@@ -26,6 +26,7 @@
 
 #![deny(missing_docs)]
 
+mod access;
 mod config;
 mod deadletter;
 mod forward;

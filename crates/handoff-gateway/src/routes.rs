@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::access::{self, Ending, Trace};
 use crate::deadletter::Entry;
 use crate::gateway::State;
 use crate::metrics;
@@ -49,8 +50,9 @@ enum Reply {
         rule: String,
         hash: String,
         body: Bytes,
-        /// The rule's ignored body (`[[rule.ignore]]`): counted as `ignored`.
-        ignored: bool,
+        /// The reason when it is the rule's ignored body (`[[rule.ignore]]`): counted as
+        /// `ignored`.
+        ignored: Option<String>,
     },
     Ignored {
         reason: String,
@@ -70,33 +72,65 @@ async fn handle(
     rule: Option<String>,
     request: Request,
 ) -> Response {
+    let started = Instant::now();
     let given = request.headers().get("x-request-id");
     let request_id = state.request_id(given.and_then(|v| v.to_str().ok()));
     // A rule label only for rules that exist, so that request paths cannot grow the metrics.
-    let mut label = rule
+    let label = rule
         .as_deref()
         .filter(|r| state.runner.plan().has_rule(r))
         .unwrap_or("")
         .to_owned();
-    let result = process(&state, rule.as_deref(), request, &request_id, &mut label).await;
-    let mut response = match result {
+    let mut trace = Trace {
+        rule: label,
+        ..Trace::default()
+    };
+    let result = process(&state, rule.as_deref(), request, &request_id, &mut trace).await;
+    let (outcome, code, mut response) = match result {
         Ok(reply) => {
             let outcome = match &reply {
-                Reply::Output { ignored: false, .. } => "transformed",
-                Reply::Output { ignored: true, .. } => "ignored",
-                Reply::Ignored { .. } => "ignored",
+                Reply::Output { ignored: None, .. } => "transformed",
+                Reply::Output {
+                    ignored: Some(_), ..
+                }
+                | Reply::Ignored { .. } => "ignored",
                 Reply::Delivered { .. } => "delivered",
                 Reply::DeadLettered(_) => "dead_lettered",
             };
-            state.metrics.request(endpoint, &label, outcome, "");
-            reply.into_response()
+            match &reply {
+                Reply::Output {
+                    ignored: Some(r), ..
+                }
+                | Reply::Ignored { reason: r, .. } => trace.reason = Some(r.clone()),
+                Reply::Delivered {
+                    status, attempts, ..
+                } => (trace.upstream_status, trace.attempts) = (*status, Some(*attempts)),
+                Reply::DeadLettered(e) => {
+                    (trace.upstream_status, trace.attempts) = (e.status, Some(e.attempts));
+                }
+                Reply::Output { .. } => {}
+            }
+            state.metrics.request(endpoint, &trace.rule, outcome, "");
+            (outcome, None, reply.into_response())
         }
         Err(e) => {
-            state.metrics.request(endpoint, &label, "error", &e.code);
+            state
+                .metrics
+                .request(endpoint, &trace.rule, "error", &e.code);
             tracing::debug!(%request_id, code = %e.code, rule = ?e.rule, target = ?e.target, path = ?e.path, status = e.status.as_u16(), "request refused");
-            e.into_response()
+            let code = e.code.clone();
+            ("error", Some(code), e.into_response())
         }
     };
+    let ending = Ending {
+        endpoint,
+        request_id: &request_id,
+        outcome,
+        code: code.as_deref(),
+        status: response.status().as_u16(),
+        latency: started.elapsed(),
+    };
+    access::record(&state, &trace, &ending).await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);
     }
@@ -108,12 +142,15 @@ async fn process(
     rule: Option<&str>,
     request: Request,
     request_id: &str,
-    label: &mut String,
+    trace: &mut Trace,
 ) -> Result<Reply, ApiError> {
     // Loaded once: a config reload does not change a request half-way.
     let live = state.reloader.live();
     let (parts, body) = request.into_parts();
     let bytes = read_body(&parts.headers, body, live.max_body_bytes).await?;
+    if live.log_bodies {
+        trace.body = Some(bytes.clone());
+    }
     if let Some(v) = &live.verifier {
         v.verify(&parts.headers, &bytes, SystemTime::now())?;
     }
@@ -122,14 +159,18 @@ async fn process(
     let result = state.runner.transform(rule, &bytes, None);
     let took = started.elapsed();
     match &result {
-        Ok(t) => *label = t.rule.clone().unwrap_or_default(),
+        Ok(t) => {
+            trace.rule = t.rule.clone().unwrap_or_default();
+            trace.hash = Some(t.rule_set_hash.clone());
+        }
         Err(e) => {
             if let Some(r) = e.rule() {
-                *label = r.to_owned();
+                trace.rule = r.to_owned();
             }
         }
     }
-    state.metrics.transform(label, took);
+    trace.transform = Some(took);
+    state.metrics.transform(&trace.rule, took);
     let t = result?;
     let (Some(output), Some(rule)) = (t.output, t.rule) else {
         return Ok(Reply::Ignored {
@@ -139,13 +180,12 @@ async fn process(
     };
     let body = Bytes::from(output);
     // An ignored body (`[[rule.ignore]]`) answers the caller; it is not a request to deliver.
-    let ignored = t.ignored.is_some();
-    if ignored || state.forwarder.upstream(&rule).is_none() {
+    if t.ignored.is_some() || state.forwarder.upstream(&rule).is_none() {
         return Ok(Reply::Output {
             rule,
             hash: t.rule_set_hash,
             body,
-            ignored,
+            ignored: t.ignored,
         });
     }
     // The delivery runs in its own task, so that it finishes (or reaches the dead-letter file)
