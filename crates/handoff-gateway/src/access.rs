@@ -59,7 +59,8 @@ pub(crate) async fn record(state: &State, trace: &Trace, end: &Ending<'_>) {
         outcome = end.outcome,
         code = end.code,
         status = end.status,
-        latency_ms = end.latency.as_secs_f64() * 1000.0,
+        // To the microsecond.
+        latency_ms = (end.latency.as_secs_f64() * 1e6).round() / 1e3,
         upstream_status = trace.upstream_status,
         attempts = trace.attempts,
         body = body.as_deref(),

@@ -206,7 +206,10 @@ impl Gateway {
                 );
                 Err(anyhow::anyhow!("the rules did not reload:\n{d}"))
             }
-            (Ok(()), Ok(())) => Ok(()),
+            (Ok(()), Ok(())) => {
+                tracing::info!(rule_set_hash = s.runner.plan().hash(), "rules reloaded");
+                Ok(())
+            }
         }
     }
 
