@@ -237,12 +237,25 @@ impl SecretWatcher {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        let name = file.file_name().map(ToOwned::to_owned);
+        // The secret file itself, or a Kubernetes secret's `..data` links; not the other files
+        // of its folder (a dead-letter or audit file kept beside it must not reload).
+        let concerns = move |p: &Path| {
+            let n = p.file_name();
+            n == name.as_deref() || n.is_some_and(|n| n.to_string_lossy().starts_with(".."))
+        };
         let mut debouncer = new_debouncer(
             handoff_runner::runner::RELOAD_SETTLE,
             None,
             move |events: DebounceEventResult| {
                 // Reading the secret is an access event: it must not reload again.
-                if events.is_ok_and(|e| e.iter().any(|e| !e.kind.is_access())) {
+                let changed = events.is_ok_and(|e| {
+                    e.iter().any(|e| {
+                        !e.kind.is_access()
+                            && (e.need_rescan() || e.paths.iter().any(|p| concerns(p)))
+                    })
+                });
+                if changed {
                     on_change();
                 }
             },
