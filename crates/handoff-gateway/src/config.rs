@@ -41,6 +41,8 @@ pub struct GatewayConfig {
     pub dead_letter: DeadLetterConfig,
     /// Forward mode, by rule name: the output is POSTed to an upstream instead of returned.
     pub forward: BTreeMap<String, ForwardConfig>,
+    /// The log's format, the access log and the audit file.
+    pub log: LogConfig,
 }
 
 impl Default for GatewayConfig {
@@ -57,6 +59,7 @@ impl Default for GatewayConfig {
             signature: SignatureConfig::default(),
             dead_letter: DeadLetterConfig::default(),
             forward: BTreeMap::new(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -66,24 +69,38 @@ impl Default for GatewayConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SignatureConfig {
-    /// Environment variable holding the secret. Default `HANDOFF_WEBHOOK_SECRET`.
+    /// Environment variable holding the secret(s), one per line, the newest first. Default
+    /// `HANDOFF_WEBHOOK_SECRET`.
     pub secret_env: String,
-    /// File holding the secret (surrounding whitespace is trimmed); used when the environment
-    /// variable is not set. Default: none.
+    /// File holding the secret(s), one per line, the newest first (surrounding whitespace and
+    /// blank lines are dropped); used when the environment variable is not set, and watched
+    /// for changes. Default: none.
     pub secret_file: Option<PathBuf>,
     /// The signature header. Default `x-cognigy-signature`.
     pub header: String,
-    /// A header with the signing time in Unix seconds. When set, it is required, signed
-    /// (`TIMESTAMP.BODY`), checked against `tolerance`, and a signature is accepted only once.
-    /// Default: none.
+    /// A header with the signing time (see `timestamp_unit`). When set, it is required,
+    /// checked against `tolerance`, and a signature is accepted only once. Default: none.
     pub timestamp_header: Option<String>,
     /// The replay window around the gateway's clock. Default `5m`.
     #[serde(with = "duration")]
     pub tolerance: Duration,
-    /// The secret itself, for embedding and tests; takes precedence over the environment and
-    /// the file. Never read from the TOML file.
+    // --- issue 15, finding 10: rotation, secret length, timestamp unit, signed string ---
+    /// The shortest secret accepted, in bytes; a shorter one is a start-up error (and a
+    /// refused reload). Default 32.
+    pub min_secret_bytes: usize,
+    /// The unit of the timestamp header: Unix seconds or milliseconds. Default `s`.
+    pub timestamp_unit: TimestampUnit,
+    /// What is signed: `TIMESTAMP.BODY` or the body alone. Default: `timestamp.body` when
+    /// `timestamp_header` is set, `body` otherwise.
+    pub signed: Option<Signed>,
+    /// The secret(s) themselves (one per line, the newest first), for embedding and tests;
+    /// take precedence over the environment and the file. Never read from the TOML file.
     #[serde(skip)]
     pub secret: Option<Secret>,
+    /// Read `secret_file` before the environment variable (`--webhook-secret-file`). Never
+    /// read from the TOML file.
+    #[serde(skip)]
+    pub prefer_file: bool,
 }
 
 impl Default for SignatureConfig {
@@ -94,10 +111,65 @@ impl Default for SignatureConfig {
             header: "x-cognigy-signature".to_owned(),
             timestamp_header: None,
             tolerance: Duration::from_secs(300),
+            min_secret_bytes: 32,
+            timestamp_unit: TimestampUnit::default(),
+            signed: None,
             secret: None,
+            prefer_file: false,
         }
     }
 }
+
+/// The unit of a signed timestamp.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum TimestampUnit {
+    /// Unix seconds (`1767225600`).
+    #[default]
+    #[serde(rename = "s")]
+    Seconds,
+    /// Unix milliseconds (`1767225600000`).
+    #[serde(rename = "ms")]
+    Milliseconds,
+}
+
+/// What a webhook's signature covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Signed {
+    /// The timestamp header's value, a dot, then the raw body.
+    #[serde(rename = "timestamp.body")]
+    TimestampBody,
+    /// The raw body alone (a timestamp, if required, is only checked for freshness).
+    #[serde(rename = "body")]
+    Body,
+}
+
+// --- issue 15, finding 11: operator logs ([log]) ---
+
+/// Logging: the format of the log on stderr, what the access log shows, and an audit file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (human-readable) or `json` (one JSON object a line). Default `text`.
+    pub format: LogFormat,
+    /// Put each request's body in its access-log line. Default `false`.
+    pub bodies: bool,
+    /// A JSONL file with one audit record per webhook (the shape of `handoff run --audit`).
+    /// Default: none.
+    pub audit: Option<PathBuf>,
+}
+
+/// The log's format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+// --- end of the [log] block ---
 
 /// Where failed deliveries are kept, and how often they are tried again.
 #[derive(Debug, Clone, Deserialize)]
@@ -226,6 +298,9 @@ impl GatewayConfig {
         config.rules.iter_mut().for_each(rebase);
         rebase(&mut config.dead_letter.path);
         if let Some(p) = &mut config.signature.secret_file {
+            rebase(p);
+        }
+        if let Some(p) = &mut config.log.audit {
             rebase(p);
         }
         for o in config.forward.values_mut().filter_map(|f| f.oauth.as_mut()) {

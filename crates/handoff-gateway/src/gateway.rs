@@ -14,12 +14,13 @@ use handoff_runner::{Guard, Runner};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-use crate::config::{GatewayConfig, Secret};
+use crate::access::AuditFile;
+use crate::config::GatewayConfig;
 use crate::deadletter::{DeadLetter, Entry};
 use crate::forward::{Delivery, Forwarder};
+use crate::live::{ConfigSource, Reloader, SecretWatcher};
 use crate::metrics::Metrics;
 use crate::routes;
-use crate::signature::Verifier;
 
 /// An HTTP gateway around a [`Runner`]. Cheap to clone; every clone serves the same rules.
 ///
@@ -42,11 +43,13 @@ pub struct Gateway {
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) runner: Arc<Runner>,
-    pub(crate) verifier: Option<Verifier>,
+    /// The settings a config reload replaces (secrets, body limit, ...).
+    pub(crate) reloader: Reloader,
     pub(crate) forwarder: Forwarder,
     pub(crate) dead_letter: Option<Arc<DeadLetter>>,
+    /// The audit file (`[log] audit`), one record per webhook.
+    pub(crate) audit: Option<Arc<AuditFile>>,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) max_body_bytes: usize,
     pub(crate) started: Instant,
     pub(crate) deliveries: InFlight,
     shutdown_timeout: Duration,
@@ -56,13 +59,29 @@ pub(crate) struct State {
     next_id: AtomicU64,
     /// Kept alive for hot reload; dropped with the gateway.
     _watcher: Mutex<Option<handoff_runner::runner::RuleWatcher>>,
+    /// Reloads the config when the secret file changes; dropped with the gateway.
+    secret_watcher: Mutex<Option<SecretWatcher>>,
 }
 
 impl Gateway {
     /// Loads the rules, resolves the secrets (explicit, else environment, else file), checks
     /// the upstreams, opens the dead-letter file when a rule forwards, and starts watching the
-    /// rules when `watch` is on.
+    /// rules (and the secret file) when `watch` is on. [`Gateway::reload`] reads the secrets
+    /// again from the same config.
     pub fn new(config: GatewayConfig) -> anyhow::Result<Gateway> {
+        Gateway::build(config, None)
+    }
+
+    /// Like [`Gateway::new`], but [`Gateway::reload`] (SIGHUP for `handoff serve`) reads the
+    /// config again from `source`, for example the config file with the flags applied.
+    pub fn with_source(
+        config: GatewayConfig,
+        source: impl Fn() -> anyhow::Result<GatewayConfig> + Send + Sync + 'static,
+    ) -> anyhow::Result<Gateway> {
+        Gateway::build(config, Some(Box::new(source)))
+    }
+
+    fn build(config: GatewayConfig, source: Option<ConfigSource>) -> anyhow::Result<Gateway> {
         let guard = Guard {
             named: config.forward.keys().cloned().collect(),
             allow_empty: config.allow_empty_rules,
@@ -73,13 +92,6 @@ impl Gateway {
             .with_guard(guard);
         let runner = Arc::new(runner);
         let metrics = Arc::new(Metrics::new());
-        let sig = &config.signature;
-        let secret = Secret::resolve(
-            sig.secret.as_ref(),
-            &sig.secret_env,
-            sig.secret_file.as_deref(),
-        )?;
-        let verifier = secret.map(|s| Verifier::new(&s, sig)).transpose()?;
         let forwarder = Forwarder::new(&config.forward)?;
         let plan = runner.plan();
         for up in forwarder.upstreams() {
@@ -125,24 +137,80 @@ impl Gateway {
         let started = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        Ok(Gateway {
+        let audit = config
+            .log
+            .audit
+            .as_deref()
+            .map(AuditFile::open)
+            .transpose()?;
+        let shutdown_timeout = config.shutdown_timeout;
+        let allow_unsigned = config.allow_unsigned;
+        let replay_interval = config.dead_letter.replay_interval;
+        let watch_secret = config.watch;
+        let gateway = Gateway {
             state: Arc::new(State {
                 runner,
-                verifier,
+                reloader: Reloader::new(config, source)?,
                 forwarder,
                 dead_letter,
+                audit,
                 metrics,
-                max_body_bytes: config.max_body_bytes,
                 started: Instant::now(),
                 deliveries: InFlight::default(),
-                shutdown_timeout: config.shutdown_timeout,
-                allow_unsigned: config.allow_unsigned,
-                replay_interval: config.dead_letter.replay_interval,
+                shutdown_timeout,
+                allow_unsigned,
+                replay_interval,
                 id_prefix: format!("{:x}", started.as_secs()),
                 next_id: AtomicU64::new(0),
                 _watcher: Mutex::new(watcher),
+                secret_watcher: Mutex::new(None),
             }),
-        })
+        };
+        if let Some(file) = gateway
+            .state
+            .reloader
+            .secret_file()
+            .filter(|_| watch_secret)
+        {
+            let state = Arc::downgrade(&gateway.state);
+            let w = SecretWatcher::new(file, move || {
+                if let Some(s) = state.upgrade() {
+                    let _ = s.reloader.reload(&s.metrics);
+                }
+            })
+            .with_context(|| format!("cannot watch the secret file {}", file.display()))?;
+            *gateway
+                .state
+                .secret_watcher
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(w);
+        }
+        Ok(gateway)
+    }
+
+    /// Reloads the config (the secrets and the other settings a reload applies; see
+    /// docs/gateway.md) and the rules, as SIGHUP does for `handoff serve`. Requests running
+    /// finish with the settings and the plan they started with. A config that cannot be read
+    /// or used keeps the previous one serving and is reported in `/health` (degraded) and the
+    /// log; so is a rule set that does not compile. Blocking: it reads files and compiles.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let s = &self.state;
+        let config = s.reloader.reload(&s.metrics);
+        let rules = s.runner.reload();
+        s.metrics.reload(rules.is_ok());
+        match (config, rules) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Err(d)) => {
+                tracing::error!(
+                    "the rules do not compile or were refused; the previous rules keep serving:\n{d}"
+                );
+                Err(anyhow::anyhow!("the rules did not reload:\n{d}"))
+            }
+            (Ok(()), Ok(())) => {
+                tracing::info!(rule_set_hash = s.runner.plan().hash(), "rules reloaded");
+                Ok(())
+            }
+        }
     }
 
     /// The runner serving the rules.
@@ -167,7 +235,7 @@ impl Gateway {
     ) -> anyhow::Result<()> {
         let state = self.state;
         let addr = listener.local_addr()?;
-        if state.verifier.is_none() {
+        if state.reloader.live().verifier.is_none() {
             if !addr.ip().is_loopback() && !state.allow_unsigned {
                 bail!(
                     "refusing to serve unsigned webhooks on {addr}: set HANDOFF_WEBHOOK_SECRET \

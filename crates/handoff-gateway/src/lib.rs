@@ -26,10 +26,12 @@
 
 #![deny(missing_docs)]
 
+mod access;
 mod config;
 mod deadletter;
 mod forward;
 mod gateway;
+mod live;
 mod metrics;
 mod reply;
 mod routes;
@@ -38,7 +40,8 @@ mod signature;
 mod token;
 
 pub use config::{
-    DeadLetterConfig, ForwardConfig, GatewayConfig, OAuthConfig, Secret, SignatureConfig,
+    DeadLetterConfig, ForwardConfig, GatewayConfig, LogConfig, LogFormat, OAuthConfig, Secret,
+    SignatureConfig, Signed, TimestampUnit,
 };
 pub use gateway::Gateway;
 pub use serve::{ServeArgs, serve_blocking};

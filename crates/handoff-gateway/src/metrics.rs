@@ -49,6 +49,7 @@ pub(crate) struct Metrics {
     delivery_attempts: Family<ResultLabels, Counter>,
     token_fetches: Family<ResultLabels, Counter>,
     reloads: Family<ReloadLabels, Counter>,
+    config_reloads: Family<ReloadLabels, Counter>,
     rules_loaded: Gauge,
     dead_letter_entries: Gauge,
 }
@@ -73,6 +74,7 @@ impl Metrics {
             delivery_attempts: Family::default(),
             token_fetches: Family::default(),
             reloads: Family::default(),
+            config_reloads: Family::default(),
             rules_loaded: Gauge::default(),
             dead_letter_entries: Gauge::default(),
             registry: Registry::default(),
@@ -103,6 +105,11 @@ impl Metrics {
             m.token_fetches.clone(),
         );
         registry.register("rule_reloads", "Rule reloads by result", m.reloads.clone());
+        registry.register(
+            "config_reloads",
+            "Config reloads (SIGHUP, a secret file changed) by result",
+            m.config_reloads.clone(),
+        );
         registry.register(
             "rules_loaded",
             "Rules in the serving plan",
@@ -170,6 +177,13 @@ impl Metrics {
     pub(crate) fn reload(&self, ok: bool) {
         let result = if ok { "ok" } else { "error" };
         self.reloads.get_or_create(&ReloadLabels { result }).inc();
+    }
+
+    pub(crate) fn config_reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.config_reloads
+            .get_or_create(&ReloadLabels { result })
+            .inc();
     }
 
     /// The text exposition, with the gauges set to the values given.

@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::access::{self, Ending, Trace};
 use crate::deadletter::Entry;
 use crate::gateway::State;
 use crate::metrics;
@@ -49,6 +50,9 @@ enum Reply {
         rule: String,
         hash: String,
         body: Bytes,
+        /// The reason when it is the rule's ignored body (`[[rule.ignore]]`): counted as
+        /// `ignored`.
+        ignored: Option<String>,
     },
     Ignored {
         reason: String,
@@ -68,32 +72,65 @@ async fn handle(
     rule: Option<String>,
     request: Request,
 ) -> Response {
+    let started = Instant::now();
     let given = request.headers().get("x-request-id");
     let request_id = state.request_id(given.and_then(|v| v.to_str().ok()));
     // A rule label only for rules that exist, so that request paths cannot grow the metrics.
-    let mut label = rule
+    let label = rule
         .as_deref()
         .filter(|r| state.runner.plan().has_rule(r))
         .unwrap_or("")
         .to_owned();
-    let result = process(&state, rule.as_deref(), request, &request_id, &mut label).await;
-    let mut response = match result {
+    let mut trace = Trace {
+        rule: label,
+        ..Trace::default()
+    };
+    let result = process(&state, rule.as_deref(), request, &request_id, &mut trace).await;
+    let (outcome, code, mut response) = match result {
         Ok(reply) => {
             let outcome = match &reply {
-                Reply::Output { .. } => "transformed",
-                Reply::Ignored { .. } => "ignored",
+                Reply::Output { ignored: None, .. } => "transformed",
+                Reply::Output {
+                    ignored: Some(_), ..
+                }
+                | Reply::Ignored { .. } => "ignored",
                 Reply::Delivered { .. } => "delivered",
                 Reply::DeadLettered(_) => "dead_lettered",
             };
-            state.metrics.request(endpoint, &label, outcome, "");
-            reply.into_response()
+            match &reply {
+                Reply::Output {
+                    ignored: Some(r), ..
+                }
+                | Reply::Ignored { reason: r, .. } => trace.reason = Some(r.clone()),
+                Reply::Delivered {
+                    status, attempts, ..
+                } => (trace.upstream_status, trace.attempts) = (*status, Some(*attempts)),
+                Reply::DeadLettered(e) => {
+                    (trace.upstream_status, trace.attempts) = (e.status, Some(e.attempts));
+                }
+                Reply::Output { .. } => {}
+            }
+            state.metrics.request(endpoint, &trace.rule, outcome, "");
+            (outcome, None, reply.into_response())
         }
         Err(e) => {
-            state.metrics.request(endpoint, &label, "error", &e.code);
+            state
+                .metrics
+                .request(endpoint, &trace.rule, "error", &e.code);
             tracing::debug!(%request_id, code = %e.code, rule = ?e.rule, target = ?e.target, path = ?e.path, status = e.status.as_u16(), "request refused");
-            e.into_response()
+            let code = e.code.clone();
+            ("error", Some(code), e.into_response())
         }
     };
+    let ending = Ending {
+        endpoint,
+        request_id: &request_id,
+        outcome,
+        code: code.as_deref(),
+        status: response.status().as_u16(),
+        latency: started.elapsed(),
+    };
+    access::record(&state, &trace, &ending).await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);
     }
@@ -105,11 +142,16 @@ async fn process(
     rule: Option<&str>,
     request: Request,
     request_id: &str,
-    label: &mut String,
+    trace: &mut Trace,
 ) -> Result<Reply, ApiError> {
+    // Loaded once: a config reload does not change a request half-way.
+    let live = state.reloader.live();
     let (parts, body) = request.into_parts();
-    let bytes = read_body(&parts.headers, body, state.max_body_bytes).await?;
-    if let Some(v) = &state.verifier {
+    let bytes = read_body(&parts.headers, body, live.max_body_bytes).await?;
+    if live.log_bodies {
+        trace.body = Some(bytes.clone());
+    }
+    if let Some(v) = &live.verifier {
         v.verify(&parts.headers, &bytes, SystemTime::now())?;
     }
     check_content_type(&parts.headers)?;
@@ -117,14 +159,18 @@ async fn process(
     let result = state.runner.transform(rule, &bytes, None);
     let took = started.elapsed();
     match &result {
-        Ok(t) => *label = t.rule.clone().unwrap_or_default(),
+        Ok(t) => {
+            trace.rule = t.rule.clone().unwrap_or_default();
+            trace.hash = Some(t.rule_set_hash.clone());
+        }
         Err(e) => {
             if let Some(r) = e.rule() {
-                *label = r.to_owned();
+                trace.rule = r.to_owned();
             }
         }
     }
-    state.metrics.transform(label, took);
+    trace.transform = Some(took);
+    state.metrics.transform(&trace.rule, took);
     let t = result?;
     let (Some(output), Some(rule)) = (t.output, t.rule) else {
         return Ok(Reply::Ignored {
@@ -139,6 +185,7 @@ async fn process(
             rule,
             hash: t.rule_set_hash,
             body,
+            ignored: t.ignored,
         });
     }
     // The delivery runs in its own task, so that it finishes (or reaches the dead-letter file)
@@ -224,7 +271,9 @@ async fn deliver(
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         match self {
-            Reply::Output { rule, hash, body } => {
+            Reply::Output {
+                rule, hash, body, ..
+            } => {
                 let mut r = Response::new(Body::from(body));
                 let h = r.headers_mut();
                 h.insert(
@@ -310,6 +359,8 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 async fn health(AxState(state): AxState<Arc<State>>) -> Response {
     let plan = state.runner.plan();
     let reload_error = state.runner.last_reload_error().map(|d| d.to_string());
+    let degraded = reload_error.is_some() || state.reloader.degraded();
+    let signatures = state.reloader.live().verifier.is_some();
     let dead_letter = state.dead_letter.as_ref().map(|dl| {
         json!({
             "path": dl.path().display().to_string(),
@@ -318,11 +369,12 @@ async fn health(AxState(state): AxState<Arc<State>>) -> Response {
         })
     });
     axum::Json(json!({
-        "status": if reload_error.is_some() { "degraded" } else { "ok" },
+        "status": if degraded { "degraded" } else { "ok" },
         "rules_loaded": plan.rule_names().count(),
         "rule_set_hash": plan.hash(),
         "last_reload_error": reload_error,
-        "signatures": if state.verifier.is_some() { "on" } else { "off" },
+        "signatures": if signatures { "on" } else { "off" },
+        "config": state.reloader.health(),
         "dead_letter": dead_letter,
         "uptime_seconds": state.started.elapsed().as_secs(),
     }))

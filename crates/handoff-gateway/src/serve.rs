@@ -1,12 +1,12 @@
 //! `handoff serve`: the command-line flags, and a blocking entry point with its own runtime,
-//! logging and SIGINT/SIGTERM handling.
+//! logging, SIGINT/SIGTERM handling and SIGHUP reloads.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::config::{GatewayConfig, Secret};
+use crate::config::{GatewayConfig, LogFormat};
 use crate::gateway::Gateway;
 
 /// The flags of `handoff serve`. Each overrides the config file; without a config file every
@@ -22,8 +22,9 @@ pub struct ServeArgs {
     /// A rule file or folder to serve; repeat for several [default: rules/].
     #[arg(long = "rules", value_name = "PATH")]
     pub rules: Vec<PathBuf>,
-    /// A file holding the webhook secret; takes precedence over HANDOFF_WEBHOOK_SECRET.
-    /// Without either, signatures are off (loopback only).
+    /// A file holding the webhook secret(s), one per line, the newest first; takes precedence
+    /// over HANDOFF_WEBHOOK_SECRET and is read again on SIGHUP and when it changes. Without
+    /// either, signatures are off (loopback only).
     #[arg(long, value_name = "FILE")]
     pub webhook_secret_file: Option<PathBuf>,
     /// The dead-letter file of failed deliveries [default: handoff-dead-letter.jsonl].
@@ -35,6 +36,16 @@ pub struct ServeArgs {
     /// Serve unsigned webhooks even on a non-loopback address (tests and demos only).
     #[arg(long)]
     pub allow_unsigned: bool,
+    /// The log's format on stderr: text or json (one JSON object a line) [default: text, or
+    /// `[log] format`].
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        env = "HANDOFF_LOG_FORMAT",
+        hide_possible_values = true
+    )]
+    pub log_format: Option<LogFormat>,
 }
 
 impl ServeArgs {
@@ -52,29 +63,34 @@ impl ServeArgs {
             config.rules.clone_from(&self.rules);
         }
         if let Some(file) = &self.webhook_secret_file {
-            config.signature.secret = Some(Secret::from_file(file)?);
+            config.signature.secret_file = Some(file.clone());
+            config.signature.prefer_file = true;
         }
         if let Some(dl) = &self.dead_letter {
             config.dead_letter.path.clone_from(dl);
         }
         config.watch &= !self.no_watch;
         config.allow_unsigned |= self.allow_unsigned;
+        if let Some(format) = self.log_format {
+            config.log.format = format;
+        }
         Ok(config)
     }
 }
 
-/// Runs the gateway until SIGINT or SIGTERM, on a runtime of its own; logs to stderr
-/// (`RUST_LOG` filters, default `info`).
+/// Runs the gateway until SIGINT or SIGTERM, on a runtime of its own, reloading on SIGHUP;
+/// logs to stderr as text or JSON (`RUST_LOG` filters, default `info`).
 pub fn serve_blocking(args: ServeArgs) -> anyhow::Result<()> {
-    init_logging();
     let config = args.to_config()?;
+    init_logging(config.log.format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listen = config.listen;
-        let gateway = Gateway::new(config)?;
+        let gateway = Gateway::with_source(config, move || args.to_config())?;
+        reload_on_sighup(&gateway)?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -82,14 +98,46 @@ pub fn serve_blocking(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-/// A stderr logger, unless the embedding program installed one already.
-fn init_logging() {
+/// A stderr logger, unless the embedding program installed one already. In JSON, each event
+/// is one object a line with its fields at the top level (`timestamp`, `level`, `target`,
+/// `message`, then the event's fields).
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
+}
+
+/// Reloads the config and the rules on each SIGHUP, off the async threads (a reload reads
+/// files and compiles). Installed before the gateway listens, so that a SIGHUP never ends it.
+fn reload_on_sighup(gateway: &Gateway) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the config and the rules");
+                let g = gateway.clone();
+                // The outcome is logged and shown in /health by the reload itself.
+                let _ = tokio::task::spawn_blocking(move || g.reload()).await;
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = gateway;
+    Ok(())
 }
 
 /// Completes on the first SIGINT (Ctrl-C) or SIGTERM.

@@ -1,17 +1,18 @@
-//! Webhook signatures: HMAC-SHA256 of the raw body, compared in constant time, with an optional
-//! signed timestamp, a replay window and a cache of the signatures seen in it.
+//! Webhook signatures: HMAC-SHA256 with any of the active secrets (rotation), compared in
+//! constant time, with an optional signed timestamp (s or ms), a replay window and a cache of
+//! the signatures seen in it.
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use axum::http::{HeaderMap, HeaderName};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::config::{Secret, SignatureConfig};
+use crate::config::{Secret, SignatureConfig, Signed, TimestampUnit};
 use crate::reply::{ApiError, GatewayCode};
 
 /// Most signatures remembered for replay detection; the oldest is forgotten first.
@@ -19,21 +20,25 @@ const SEEN_CAPACITY: usize = 100_000;
 
 /// Checks the signature of each webhook.
 pub(crate) struct Verifier {
-    /// Keyed once; cloned per request.
-    mac: Hmac<Sha256>,
+    /// One per active secret, the newest first; keyed once, cloned per request.
+    macs: Vec<Hmac<Sha256>>,
     header: HeaderName,
     timestamp: Option<Timestamps>,
+    signed: Signed,
 }
 
 struct Timestamps {
     header: HeaderName,
     tolerance: Duration,
-    seen: Mutex<Seen>,
+    unit: TimestampUnit,
+    /// Shared with the verifier a config reload replaces, so that a reload opens no replay
+    /// window.
+    seen: Arc<Mutex<Seen>>,
 }
 
 /// The signatures accepted within the last two tolerances, oldest first.
 #[derive(Default)]
-struct Seen {
+pub(crate) struct Seen {
     set: HashSet<[u8; 32]>,
     order: VecDeque<(Instant, [u8; 32])>,
 }
@@ -41,14 +46,66 @@ struct Seen {
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
+            .field("secrets", &self.macs.len())
             .field("header", &self.header)
             .field("timestamp", &self.timestamp.as_ref().map(|t| &t.header))
+            .field("signed", &self.signed)
             .finish_non_exhaustive()
     }
 }
 
+/// The webhook secrets the config names (explicit, else the file with `prefer_file`, else the
+/// environment variable, else the file), one per line, the newest first; none when none is
+/// set. A secret shorter than `min_secret_bytes` is an error that says how long it is, never
+/// what it is.
+pub(crate) fn secrets(config: &SignatureConfig) -> anyhow::Result<Vec<Secret>> {
+    let file = config.secret_file.as_deref();
+    let text = match (&config.secret, file) {
+        (Some(s), _) => Some(s.clone()),
+        (None, Some(f)) if config.prefer_file => Some(Secret::from_file(f)?),
+        (None, _) => Secret::resolve(None, &config.secret_env, file)?,
+    };
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    let secrets: Vec<Secret> = text
+        .expose()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(Secret::new)
+        .collect();
+    if secrets.is_empty() {
+        bail!("the webhook secret is empty");
+    }
+    let count = secrets.len();
+    for (i, s) in secrets.iter().enumerate() {
+        let len = s.expose().len();
+        if len < config.min_secret_bytes {
+            let which = if count == 1 {
+                "the webhook secret".to_owned()
+            } else {
+                format!("webhook secret {} of {count}", i + 1)
+            };
+            bail!(
+                "{which} is {len} bytes long; at least {} are required (use a random secret \
+                 of 32 bytes or more, or lower signature.min_secret_bytes)",
+                config.min_secret_bytes
+            );
+        }
+    }
+    Ok(secrets)
+}
+
 impl Verifier {
-    pub(crate) fn new(secret: &Secret, config: &SignatureConfig) -> anyhow::Result<Verifier> {
+    /// A verifier of `secrets` (the newest first, at least one), remembering the signatures
+    /// seen in `seen` (pass the previous verifier's [`Verifier::seen`] on a reload).
+    pub(crate) fn new(
+        secrets: &[Secret],
+        config: &SignatureConfig,
+        seen: Option<Arc<Mutex<Seen>>>,
+    ) -> anyhow::Result<Verifier> {
+        anyhow::ensure!(!secrets.is_empty(), "no webhook secret");
         let header = HeaderName::try_from(config.header.as_str())
             .with_context(|| format!("`{}` is not a header name", config.header))?;
         let timestamp = match &config.timestamp_header {
@@ -57,18 +114,43 @@ impl Verifier {
                 header: HeaderName::try_from(h.as_str())
                     .with_context(|| format!("`{h}` is not a header name"))?,
                 tolerance: config.tolerance,
-                seen: Mutex::default(),
+                unit: config.timestamp_unit,
+                seen: seen.unwrap_or_default(),
             }),
         };
+        let signed = match (config.signed, &timestamp) {
+            (Some(Signed::TimestampBody), None) => {
+                bail!("signature.signed = \"timestamp.body\" needs a signature.timestamp_header")
+            }
+            (Some(s), _) => s,
+            (None, Some(_)) => Signed::TimestampBody,
+            (None, None) => Signed::Body,
+        };
+        let macs = secrets
+            .iter()
+            .map(|s| Hmac::new_from_slice(s.expose().as_bytes()).context("an unusable secret"))
+            .collect::<anyhow::Result<_>>()?;
         Ok(Verifier {
-            mac: Hmac::new_from_slice(secret.expose().as_bytes()).context("an unusable secret")?,
+            macs,
             header,
             timestamp,
+            signed,
         })
     }
 
-    /// Accepts a signed request or says why not: 401 when the signature (or a required
-    /// timestamp) is missing, 403 when it is wrong, stale or seen before.
+    /// The cache of signatures seen, to hand to the verifier that replaces this one.
+    pub(crate) fn seen(&self) -> Option<Arc<Mutex<Seen>>> {
+        self.timestamp.as_ref().map(|t| t.seen.clone())
+    }
+
+    /// How many secrets are active.
+    pub(crate) fn secret_count(&self) -> usize {
+        self.macs.len()
+    }
+
+    /// Accepts a request signed with any active secret or says why not: 401 when the
+    /// signature (or a required timestamp) is missing, 403 when it is wrong, stale or seen
+    /// before.
     pub(crate) fn verify(
         &self,
         headers: &HeaderMap,
@@ -95,27 +177,44 @@ impl Verifier {
             None => None,
             Some(t) => Some(timestamp(headers, t)?),
         };
-        let mut mac = self.mac.clone();
-        if let Some((text, _)) = &stamp {
-            mac.update(text.as_bytes());
-            mac.update(b".");
-        }
-        mac.update(body);
-        mac.verify_slice(&signature).map_err(|_| {
-            ApiError::gateway(
+        let prefix = match (&stamp, self.signed) {
+            (Some((text, _)), Signed::TimestampBody) => Some(text.as_str()),
+            _ => None,
+        };
+        // Every secret is tried (each comparison in constant time), so the time taken does not
+        // say which one matched.
+        let matched = self.macs.iter().fold(false, |ok, mac| {
+            let mut mac = mac.clone();
+            if let Some(text) = prefix {
+                mac.update(text.as_bytes());
+                mac.update(b".");
+            }
+            mac.update(body);
+            mac.verify_slice(&signature).is_ok() | ok
+        });
+        if !matched {
+            return Err(ApiError::gateway(
                 GatewayCode::SignatureInvalid,
                 "the signature does not match the body",
-            )
-        })?;
-        if let (Some(t), Some((_, secs))) = (&self.timestamp, stamp) {
-            let now_secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-            if now_secs.abs_diff(secs) > t.tolerance.as_secs() {
+            ));
+        }
+        if let (Some(t), Some((_, stamp))) = (&self.timestamp, stamp) {
+            let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+            let (now, tolerance, unit) = match t.unit {
+                TimestampUnit::Seconds => (since_epoch.as_secs(), t.tolerance.as_secs(), "s"),
+                TimestampUnit::Milliseconds => (
+                    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX),
+                    u64::try_from(t.tolerance.as_millis()).unwrap_or(u64::MAX),
+                    "ms",
+                ),
+            };
+            if now.abs_diff(stamp) > tolerance {
                 return Err(ApiError::gateway(
                     GatewayCode::TimestampStale,
                     format!(
-                        "the timestamp is {}s away from the gateway's clock, the window is {}s",
-                        now_secs.abs_diff(secs),
-                        t.tolerance.as_secs()
+                        "the timestamp is {}{unit} away from the gateway's clock, the window is \
+                         {tolerance}{unit}",
+                        now.abs_diff(stamp),
                     ),
                 ));
             }
@@ -155,8 +254,12 @@ impl Timestamps {
     }
 }
 
-/// The Unix-seconds timestamp header, as text (it is signed as sent) and as a number.
+/// The Unix timestamp header, as text (it is signed as sent) and as a number.
 fn timestamp(headers: &HeaderMap, t: &Timestamps) -> Result<(String, u64), ApiError> {
+    let unit = match t.unit {
+        TimestampUnit::Seconds => "seconds",
+        TimestampUnit::Milliseconds => "milliseconds",
+    };
     headers
         .get(&t.header)
         .and_then(|v| v.to_str().ok())
@@ -164,7 +267,7 @@ fn timestamp(headers: &HeaderMap, t: &Timestamps) -> Result<(String, u64), ApiEr
         .ok_or_else(|| {
             ApiError::gateway(
                 GatewayCode::TimestampMissing,
-                format!("the request has no `{}` header in Unix seconds", t.header),
+                format!("the request has no `{}` header in Unix {unit}", t.header),
             )
         })
 }
@@ -202,7 +305,15 @@ mod tests {
             timestamp_header: timestamp.then(|| "x-cognigy-timestamp".to_owned()),
             ..SignatureConfig::default()
         };
-        Verifier::new(&Secret::new("s3cret"), &config).unwrap()
+        Verifier::new(&[Secret::new("s3cret")], &config, None).unwrap()
+    }
+
+    fn config(secret: &str) -> SignatureConfig {
+        SignatureConfig {
+            secret: Some(Secret::new(secret)),
+            secret_env: "HANDOFF_TEST_UNSET_VARIABLE".to_owned(),
+            ..SignatureConfig::default()
+        }
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -264,5 +375,128 @@ mod tests {
         assert_eq!(code(v.verify(&h, b"{}", now)), "G101");
         let h = headers(&[("x-cognigy-signature", &sig)]);
         assert_eq!(code(v.verify(&h, b"{}", now)), "G102");
+    }
+
+    const NEW: &str = "new-secret-0123456789abcdef-0123456789";
+    const OLD: &str = "old-secret-0123456789abcdef-0123456789";
+
+    #[test]
+    fn any_active_secret_is_accepted_the_first_being_the_newest() {
+        let c = config(&format!("{NEW}\n\n  {OLD}  \n"));
+        let all = secrets(&c).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].expose(), NEW, "the first line is the newest");
+        let v = Verifier::new(&all, &c, None).unwrap();
+        assert_eq!(v.secret_count(), 2);
+        let now = SystemTime::now();
+        for secret in [NEW, OLD] {
+            let h = headers(&[("x-cognigy-signature", &sign(secret, None, b"{}"))]);
+            assert!(v.verify(&h, b"{}", now).is_ok(), "signed with {secret}");
+        }
+        let h = headers(&[("x-cognigy-signature", &sign("another", None, b"{}"))]);
+        assert_eq!(code(v.verify(&h, b"{}", now)), "G101");
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_with_its_length_and_not_its_value() {
+        let e = secrets(&config("hunt2")).unwrap_err().to_string();
+        assert!(e.contains("the webhook secret is 5 bytes long"), "{e}");
+        assert!(e.contains("at least 32"), "{e}");
+        assert!(!e.contains("hunt2"), "{e}");
+        let e = secrets(&config(&format!("{NEW}\nshort")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("webhook secret 2 of 2 is 5 bytes long"), "{e}");
+        let lowered = SignatureConfig {
+            min_secret_bytes: 5,
+            ..config("hunt2")
+        };
+        assert_eq!(secrets(&lowered).unwrap().len(), 1);
+        assert!(secrets(&config(" \n ")).is_err(), "blank");
+    }
+
+    #[test]
+    fn millisecond_timestamps_are_windowed_in_milliseconds() {
+        let c = SignatureConfig {
+            timestamp_header: Some("x-cognigy-timestamp".to_owned()),
+            timestamp_unit: TimestampUnit::Milliseconds,
+            ..SignatureConfig::default()
+        };
+        let v = Verifier::new(&[Secret::new("s3cret")], &c, None).unwrap();
+        let now = SystemTime::now();
+        let ms = now.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        let fresh = (ms - 1500).to_string();
+        let sig = sign("s3cret", Some(&fresh), b"{}");
+        let h = headers(&[
+            ("x-cognigy-signature", &sig),
+            ("x-cognigy-timestamp", &fresh),
+        ]);
+        assert!(v.verify(&h, b"{}", now).is_ok());
+        let stale = (ms - 300_001).to_string();
+        let sig = sign("s3cret", Some(&stale), b"{}");
+        let h = headers(&[
+            ("x-cognigy-signature", &sig),
+            ("x-cognigy-timestamp", &stale),
+        ]);
+        assert_eq!(code(v.verify(&h, b"{}", now)), "G103");
+        // Read as seconds, a millisecond timestamp is far in the future: stale.
+        let v = verifier(true);
+        let sig = sign("s3cret", Some(&fresh), b"{}");
+        let h = headers(&[
+            ("x-cognigy-signature", &sig),
+            ("x-cognigy-timestamp", &fresh),
+        ]);
+        assert_eq!(code(v.verify(&h, b"{}", now)), "G103");
+    }
+
+    #[test]
+    fn a_body_only_signature_still_checks_the_timestamp_when_one_is_required() {
+        let c = SignatureConfig {
+            timestamp_header: Some("x-cognigy-timestamp".to_owned()),
+            signed: Some(Signed::Body),
+            ..SignatureConfig::default()
+        };
+        let v = Verifier::new(&[Secret::new("s3cret")], &c, None).unwrap();
+        let now = SystemTime::now();
+        let ts = now
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .to_string();
+        let body_only = sign("s3cret", None, b"{}");
+        let h = headers(&[
+            ("x-cognigy-signature", &body_only),
+            ("x-cognigy-timestamp", &ts),
+        ]);
+        assert!(v.verify(&h, b"{}", now).is_ok());
+        let h = headers(&[("x-cognigy-signature", &body_only)]);
+        assert_eq!(code(v.verify(&h, b"{}", now)), "G102");
+        let with_ts = sign("s3cret", Some(&ts), b"{}");
+        let h = headers(&[
+            ("x-cognigy-signature", &with_ts),
+            ("x-cognigy-timestamp", &ts),
+        ]);
+        assert_eq!(code(v.verify(&h, b"{}", now)), "G101");
+
+        let no_header = SignatureConfig {
+            signed: Some(Signed::TimestampBody),
+            ..SignatureConfig::default()
+        };
+        let e = Verifier::new(&[Secret::new("s3cret")], &no_header, None).unwrap_err();
+        assert!(
+            e.to_string().contains("needs a signature.timestamp_header"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_settings_parse_from_toml() {
+        let c: SignatureConfig =
+            toml::from_str("timestamp_unit = \"ms\"\nsigned = \"body\"\nmin_secret_bytes = 16\n")
+                .unwrap();
+        assert_eq!(c.timestamp_unit, TimestampUnit::Milliseconds);
+        assert_eq!(c.signed, Some(Signed::Body));
+        assert_eq!(c.min_secret_bytes, 16);
+        assert!(toml::from_str::<SignatureConfig>("timestamp_unit = \"us\"").is_err());
     }
 }

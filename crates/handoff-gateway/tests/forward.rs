@@ -345,6 +345,17 @@ interactionId = { path = "$.sessionId" }
         serde_json::json!({"outcome": "ignored", "reason": "no_intent", "rule": "cxone-handoff"})
     );
     assert!(mock.received().is_empty(), "nothing was delivered");
+    // Issue 15, finding 8: it was counted as `transformed`.
+    let metrics = reqwest::get(s.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = "handoff_gateway_requests_total{endpoint=\"webhook\",rule=\"cxone-handoff\",\
+                outcome=\"ignored\",code=\"\"} 1";
+    assert!(metrics.contains(line), "{metrics}");
+    assert!(!metrics.contains("outcome=\"transformed\""), "{metrics}");
 
     let turn = br#"{"sessionId": "s2", "cognigy": {"intents": [{"name": "intent_billing"}]}}"#;
     let (status, body) = answer(post(&s.url(WEBHOOK), turn, Sign::Yes).await).await;

@@ -17,6 +17,7 @@ use base64::Engine;
 use handoff_core::{Error, Outcome, Plan};
 use serde_json::{Value, json};
 
+use crate::audit::{AuditRecord, AuditSource};
 use crate::summary::Summary;
 use read::Reader;
 
@@ -485,8 +486,7 @@ impl Writer<'_, '_> {
             if let Some(audit) = self.sinks.audit.as_deref_mut() {
                 let buf = self.audit.get_or_insert_with(Vec::new);
                 buf.clear();
-                serde_json::to_writer(&mut *buf, &audit_record(file, record, self.hash))?;
-                buf.push(b'\n');
+                audit_record(file, record, self.hash).write_line(buf)?;
                 audit.write_all(buf)?;
             }
         }
@@ -539,24 +539,24 @@ pub fn dead_record(file: &str, line: Option<u64>, e: &Error, raw: &[u8]) -> Valu
 }
 
 /// An audit record: when, which input, which rule and rule set, the outcome and the latency.
-fn audit_record(file: &str, record: &Record<'_>, hash: &str) -> Value {
-    let time = record
-        .at
-        .map(|t| humantime::format_rfc3339_millis(t).to_string());
+fn audit_record<'a>(file: &'a str, record: &'a Record<'_>, hash: &'a str) -> AuditRecord<'a> {
     let (outcome, rule, code, reason) = match &record.result {
         Ok(Done::Transformed(rule)) => ("ok", Some(*rule), None, None),
         Ok(Done::Ignored(rule, reason)) => ("ignored", Some(*rule), None, Some(*reason)),
         Ok(Done::NoRule) => ("no_rule", None, None, None),
         Err(e) => ("failed", e.rule(), Some(e.code().to_string()), None),
     };
-    json!({
-        "time": time,
-        "source": { "file": file, "line": record.line },
-        "rule": rule,
-        "rule_set_hash": hash,
-        "outcome": outcome,
-        "reason": reason,
-        "code": code,
-        "latency_us": record.latency_ns as f64 / 1000.0,
-    })
+    AuditRecord {
+        time: record.at.map(AuditRecord::time),
+        source: AuditSource::File {
+            file,
+            line: record.line,
+        },
+        rule,
+        rule_set_hash: hash,
+        outcome,
+        reason,
+        code,
+        latency_us: record.latency_ns as f64 / 1000.0,
+    }
 }

@@ -3,6 +3,7 @@
 //! - [`batch`]: NDJSON / JSON inputs -> outputs in input order on one or N threads, failures
 //!   to a dead-letter sink with their raw bytes, an audit record per input, a reconciled
 //!   [`Summary`];
+//! - [`audit`]: the audit record of an input or a webhook, one shape for the CLI and the gateway;
 //! - [`summary`]: counts and latency percentiles of a run;
 //! - [`ruletest`]: the tests that live with the rules (`[[rule.test]]`);
 //! - [`runner`]: the embeddable [`Runner`]: thread-safe, hot-reloaded, with per-rule metrics.
@@ -23,6 +24,7 @@
 
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod batch;
 pub mod ruletest;
 pub mod runner;

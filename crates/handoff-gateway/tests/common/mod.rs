@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub(crate) const SECRET: &str = "test-webhook-secret";
+pub(crate) const SECRET: &str = "test-webhook-secret-0123456789abcdef";
 
 /// The canonical rule file, alone (other rule files in rules/ are not relied on).
 pub(crate) fn canonical() -> PathBuf {
@@ -59,21 +59,28 @@ pub(crate) fn config(rules: Vec<PathBuf>) -> GatewayConfig {
 /// A gateway serving on 127.0.0.1 at an ephemeral port.
 pub(crate) struct Server {
     pub(crate) base: String,
+    /// A clone of the gateway serving, for its reload handle.
+    pub(crate) gateway: Gateway,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Server {
     pub(crate) async fn start(config: GatewayConfig) -> Server {
-        let gateway = Gateway::new(config).expect("the gateway starts");
+        Server::serve(Gateway::new(config).expect("the gateway starts")).await
+    }
+
+    pub(crate) async fn serve(gateway: Gateway) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
+        let gateway_handle = gateway.clone();
         let task = tokio::spawn(gateway.serve(listener, async {
             let _ = rx.await;
         }));
         Server {
             base,
+            gateway: gateway_handle,
             stop: Some(tx),
             task: Some(task),
         }
