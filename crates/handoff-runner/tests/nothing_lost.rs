@@ -298,3 +298,42 @@ proptest! {
         prop_assert!(!summary.interrupted);
     }
 }
+
+/// A stop that is already asked for when the run starts (a signal between two inputs of a pipe)
+/// does not cut in before the read: the input read is transformed and written, on one job or
+/// several, and the run is marked interrupted after it.
+#[test]
+fn a_stop_before_a_read_still_lets_the_input_being_read_through() {
+    let plan = plan();
+    for jobs in [1, 2] {
+        let text = b"{\"id\": 1}\n".to_vec();
+        let inputs = vec![Input::ndjson("pipe", io::Cursor::new(text))];
+        let mut out = Vec::new();
+        let sinks = Sinks {
+            out: Some(&mut out),
+            ..Sinks::default()
+        };
+        let options = Options {
+            jobs,
+            ..Options::default()
+        };
+        let mut asked = 0;
+        let mut stop = || {
+            asked += 1;
+            true
+        };
+        let mut hooks = Hooks {
+            stop: Some(&mut stop),
+            progress: None,
+        };
+        let summary = run(&plan, inputs, sinks, &options, &mut hooks).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"id\":1}\n",
+            "jobs {jobs}"
+        );
+        assert_eq!((summary.read, summary.ok), (1, 1), "jobs {jobs}");
+        assert!(summary.interrupted, "jobs {jobs}");
+        assert!(asked >= 1, "jobs {jobs}");
+    }
+}
