@@ -26,10 +26,12 @@
 
 #![deny(missing_docs)]
 
+mod admin;
 mod config;
 mod deadletter;
 mod forward;
 mod gateway;
+mod listen;
 mod metrics;
 mod reply;
 mod routes;
@@ -38,7 +40,8 @@ mod signature;
 mod token;
 
 pub use config::{
-    DeadLetterConfig, ForwardConfig, GatewayConfig, OAuthConfig, Secret, SignatureConfig,
+    AdminConfig, DeadLetterConfig, ForwardConfig, GatewayConfig, LimitsConfig, OAuthConfig, Secret,
+    SignatureConfig,
 };
 pub use gateway::Gateway;
 pub use serve::{ServeArgs, serve_blocking};
