@@ -192,11 +192,13 @@ impl Gateway {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let admin = match self.state.admin.listen {
-            Some(addr) => Some(
+            Some(addr) => Some({
+                // Checked before it is bound: nothing listens on a public address unguarded.
+                check_admin_addr(addr, self.state.admin_token.is_some())?;
                 TcpListener::bind(addr)
                     .await
-                    .with_context(|| format!("cannot listen on {addr} (admin.listen)"))?,
-            ),
+                    .with_context(|| format!("cannot listen on {addr} (admin.listen)"))?
+            }),
             None => None,
         };
         self.serve_with_admin(listener, admin, shutdown).await
@@ -217,11 +219,8 @@ impl Gateway {
         let addr = listener.local_addr()?;
         let admin_addr = admin.as_ref().map(TcpListener::local_addr).transpose()?;
         let token = state.admin_token.is_some();
-        if let Some(a) = admin_addr.filter(|a| !a.ip().is_loopback() && !token) {
-            bail!(
-                "refusing to serve the admin endpoints on {a} without a token: set \
-                 HANDOFF_ADMIN_TOKEN (or admin.token_file), or listen on loopback"
-            );
+        if let Some(a) = admin_addr {
+            check_admin_addr(a, token)?;
         }
         let admin_on_public = admin::on_public(addr.ip().is_loopback(), admin.is_some(), token);
         match admin_addr {
@@ -324,6 +323,17 @@ impl State {
             ),
         }
     }
+}
+
+/// Refuses an admin listener on a non-loopback address without a token.
+fn check_admin_addr(addr: std::net::SocketAddr, token: bool) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() && !token {
+        bail!(
+            "refusing to serve the admin endpoints on {addr} without a token: set \
+             HANDOFF_ADMIN_TOKEN (or admin.token_file), or listen on loopback"
+        );
+    }
+    Ok(())
 }
 
 /// Refuses limits that would serve nothing or time out at once.
