@@ -8,8 +8,9 @@
 //! - [`sign`]: the signature a webhook sender computes.
 //!
 //! Endpoints: `POST /v1/transform/{rule}`, `POST /v1/webhooks/cognigy` (dispatch by the rules'
-//! conditions), `GET /health`, `GET /metrics`, `GET /rules`. docs/gateway.md has the status
-//! codes, the configuration reference and an embedding guide.
+//! conditions), `GET /livez`, and the admin endpoints `GET /health`, `GET /metrics`,
+//! `GET /rules` (on their own listener, or behind a bearer token). docs/gateway.md has the
+//! status codes, the connection limits, the configuration reference and an embedding guide.
 //!
 //! ```no_run
 //! use handoff_gateway::{GatewayConfig, Gateway};
