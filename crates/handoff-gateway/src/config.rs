@@ -43,6 +43,10 @@ pub struct GatewayConfig {
     pub forward: BTreeMap<String, ForwardConfig>,
     /// The log's format, the access log and the audit file.
     pub log: LogConfig,
+    /// Connection and request limits (`[limits]`).
+    pub limits: LimitsConfig,
+    /// Where the admin endpoints are served, and their token (`[admin]`).
+    pub admin: AdminConfig,
 }
 
 impl Default for GatewayConfig {
@@ -60,6 +64,8 @@ impl Default for GatewayConfig {
             dead_letter: DeadLetterConfig::default(),
             forward: BTreeMap::new(),
             log: LogConfig::default(),
+            limits: LimitsConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -303,6 +309,9 @@ impl GatewayConfig {
         if let Some(p) = &mut config.log.audit {
             rebase(p);
         }
+        if let Some(p) = &mut config.admin.token_file {
+            rebase(p);
+        }
         for o in config.forward.values_mut().filter_map(|f| f.oauth.as_mut()) {
             [&mut o.client_secret_file, &mut o.password_file]
                 .into_iter()
@@ -359,6 +368,91 @@ impl fmt::Debug for Secret {
         f.write_str("Secret(***)")
     }
 }
+
+// ---- Connection limits and admin endpoints (`[limits]`, `[admin]`) ------------------------
+
+/// Connection and request limits: what a slow or flooding client can hold.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// The whole request head (request line and headers) must arrive within this, counted from
+    /// when the connection opens or, on a kept-alive connection, from its last response (so it
+    /// is also the idle keep-alive timeout); otherwise the connection is closed. Default `10s`.
+    #[serde(with = "duration")]
+    pub header_read_timeout: Duration,
+    /// The whole body must arrive within this, counted from the end of the head; otherwise the
+    /// answer is 408 G112 and the connection is closed (also for a body shorter than its
+    /// `Content-Length`). Default `10s`.
+    #[serde(with = "duration")]
+    pub body_read_timeout: Duration,
+    /// Keep connections open between requests (HTTP/1.1 keep-alive). Default `true`.
+    pub keep_alive: bool,
+    /// Open connections on the public listener; one more is accepted and closed at once.
+    /// Default: half the process's file-descriptor limit (`ulimit -n`), between 64 and 10,000.
+    pub max_connections: Option<usize>,
+    /// Webhook and transform requests handled at once; one more is answered 503 G131 with
+    /// `Retry-After` at once (load shedding). Default 256.
+    pub max_concurrent_requests: usize,
+    /// The `Retry-After` of that 503, in whole seconds. Default `1s`.
+    #[serde(with = "duration")]
+    pub retry_after: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            keep_alive: true,
+            max_connections: None,
+            max_concurrent_requests: 256,
+            retry_after: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The admin endpoints (`/health` in detail, `/metrics`, `/rules`): on a listener of their
+/// own, or on the public one behind a bearer token (docs/gateway.md, "Admin endpoints").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// A separate listener for the admin endpoints; the public listener then serves only the
+    /// webhook routes, `/livez` and a minimal `/health`. Default: none.
+    pub listen: Option<SocketAddr>,
+    /// Environment variable holding the admin bearer token. Default `HANDOFF_ADMIN_TOKEN`.
+    pub token_env: String,
+    /// File holding the token; used when the variable is not set. Default: none.
+    pub token_file: Option<PathBuf>,
+    /// Open connections on the admin listener. Default 64.
+    pub max_connections: usize,
+    /// The token itself, for embedding and tests. Never read from the TOML file.
+    #[serde(skip)]
+    pub token: Option<Secret>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: None,
+            token_env: "HANDOFF_ADMIN_TOKEN".to_owned(),
+            token_file: None,
+            max_connections: 64,
+            token: None,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// `max_connections`, or its default from the file-descriptor limit.
+    pub(crate) fn connections(&self) -> usize {
+        self.max_connections.unwrap_or_else(|| {
+            let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+            soft.map_or(10_000, |n| usize::try_from(n / 2).unwrap_or(10_000))
+                .clamp(64, 10_000)
+        })
+    }
+}
+// ---- end of `[limits]` and `[admin]` -------------------------------------------------------
 
 /// Durations as humantime strings: `"250ms"`, `"10s"`, `"5m"`.
 mod duration {

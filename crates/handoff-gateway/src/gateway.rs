@@ -2,7 +2,7 @@
 //! served with graceful shutdown, hot reload and a background replay of dead letters.
 
 use std::collections::HashSet;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -12,12 +12,14 @@ use axum::Router;
 use axum::body::Bytes;
 use handoff_runner::{Guard, Runner};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::access::AuditFile;
-use crate::config::GatewayConfig;
+use crate::admin;
+use crate::config::{AdminConfig, GatewayConfig, LimitsConfig, Secret};
 use crate::deadletter::{DeadLetter, Entry};
 use crate::forward::{Delivery, Forwarder};
+use crate::listen::{self, ConnLimits};
 use crate::live::{ConfigSource, Reloader, SecretWatcher};
 use crate::metrics::Metrics;
 use crate::routes;
@@ -52,6 +54,15 @@ pub(crate) struct State {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) started: Instant,
     pub(crate) deliveries: InFlight,
+    /// `[limits]`: the body read timeout, the requests handled at once (a permit each) and
+    /// the `Retry-After` of a shed one.
+    pub(crate) body_read_timeout: Duration,
+    pub(crate) requests: Arc<Semaphore>,
+    pub(crate) retry_after_secs: u64,
+    /// `[admin]`: the bearer token of the admin endpoints, if any.
+    pub(crate) admin_token: Option<Secret>,
+    limits: LimitsConfig,
+    admin: AdminConfig,
     shutdown_timeout: Duration,
     allow_unsigned: bool,
     replay_interval: Duration,
@@ -92,6 +103,14 @@ impl Gateway {
             .with_guard(guard);
         let runner = Arc::new(runner);
         let metrics = Arc::new(Metrics::new());
+        check_limits(&config.limits, &config.admin)?;
+        let admin = &config.admin;
+        let admin_token = Secret::resolve(
+            admin.token.as_ref(),
+            &admin.token_env,
+            admin.token_file.as_deref(),
+        )
+        .context("the admin token")?;
         let forwarder = Forwarder::new(&config.forward)?;
         let plan = runner.plan();
         for up in forwarder.upstreams() {
@@ -147,6 +166,7 @@ impl Gateway {
         let allow_unsigned = config.allow_unsigned;
         let replay_interval = config.dead_letter.replay_interval;
         let watch_secret = config.watch;
+        let (limits, admin_config) = (config.limits.clone(), config.admin.clone());
         let gateway = Gateway {
             state: Arc::new(State {
                 runner,
@@ -157,6 +177,12 @@ impl Gateway {
                 metrics,
                 started: Instant::now(),
                 deliveries: InFlight::default(),
+                body_read_timeout: limits.body_read_timeout,
+                requests: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
+                retry_after_secs: limits.retry_after.as_secs().max(1),
+                admin_token,
+                limits,
+                admin: admin_config,
                 shutdown_timeout,
                 allow_unsigned,
                 replay_interval,
@@ -218,23 +244,62 @@ impl Gateway {
         &self.state.runner
     }
 
-    /// The routes: `POST /v1/transform/{rule}`, `POST /v1/webhooks/cognigy`, `GET /health`,
-    /// `GET /metrics`, `GET /rules`. Nest or merge it into a larger application as needed.
+    /// The routes: `POST /v1/transform/{rule}`, `POST /v1/webhooks/cognigy` (with load
+    /// shedding), `GET /livez`, and the admin endpoints `GET /health`, `GET /metrics`,
+    /// `GET /rules` (behind the admin token when one is set). Nest or merge it into a larger
+    /// application as needed; the connection limits are `serve`'s.
     pub fn router(&self) -> Router {
-        routes::router(self.state.clone())
+        routes::public(self.state.clone(), true)
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests and deliveries finish
-    /// (for at most `shutdown_timeout`). Replays the dead-letter file in the background.
-    /// Refuses to serve without a webhook secret on a non-loopback address unless
-    /// `allow_unsigned` is set.
+    /// (for at most `shutdown_timeout`). Binds `admin.listen` when it is set (see
+    /// [`Gateway::serve_with_admin`]).
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let admin = match self.state.admin.listen {
+            Some(addr) => Some({
+                // Checked before it is bound: nothing listens on a public address unguarded.
+                check_admin_addr(addr, self.state.admin_token.is_some())?;
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (admin.listen)"))?
+            }),
+            None => None,
+        };
+        self.serve_with_admin(listener, admin, shutdown).await
+    }
+
+    /// Serves the webhook routes on `listener` and, when `admin` is given, the admin endpoints
+    /// on it alone; each listener with the `[limits]` on its connections. Replays the
+    /// dead-letter file in the background. Refuses to serve without a webhook secret on a
+    /// non-loopback address unless `allow_unsigned` is set, and the admin endpoints on a
+    /// non-loopback admin listener without a token.
+    pub async fn serve_with_admin(
+        self,
+        listener: TcpListener,
+        admin: Option<TcpListener>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let state = self.state;
         let addr = listener.local_addr()?;
+        let admin_addr = admin.as_ref().map(TcpListener::local_addr).transpose()?;
+        let token = state.admin_token.is_some();
+        if let Some(a) = admin_addr {
+            check_admin_addr(a, token)?;
+        }
+        let admin_on_public = admin::on_public(addr.ip().is_loopback(), admin.is_some(), token);
+        match admin_addr {
+            Some(a) => tracing::info!(admin = %a, token, "admin endpoints on their own listener"),
+            None if admin_on_public => tracing::info!(token, "admin endpoints on {addr}"),
+            None => tracing::warn!(
+                "admin endpoints (/health in detail, /metrics, /rules) are off: {addr} is not \
+                 loopback and no admin token is set; set admin.listen or HANDOFF_ADMIN_TOKEN"
+            ),
+        }
         if state.reloader.live().verifier.is_none() {
             if !addr.ip().is_loopback() && !state.allow_unsigned {
                 bail!(
@@ -264,9 +329,21 @@ impl Gateway {
             tracing::info!("shutting down: finishing in-flight requests and deliveries");
             let _ = stop_tx.send(true);
         };
-        let server = axum::serve(listener, routes::router(state.clone()))
-            .with_graceful_shutdown(signal)
-            .into_future();
+        let public = listen::serve(
+            "public",
+            listener,
+            routes::public(state.clone(), admin_on_public),
+            state.conn_limits(state.limits.connections()),
+            stop_rx.clone(),
+        );
+        let admin = async {
+            if let Some(l) = admin {
+                let limits = state.conn_limits(state.admin.max_connections);
+                let app = routes::admin_only(state.clone());
+                listen::serve("admin", l, app, limits, stop_rx.clone()).await;
+            }
+        };
+        let servers = async { tokio::join!(signal, public, admin) };
         let timeout = state.shutdown_timeout;
         let mut stopped = stop_rx.clone();
         let deadline = async move {
@@ -274,7 +351,7 @@ impl Gateway {
             tokio::time::sleep(timeout).await;
         };
         tokio::select! {
-            r = server => r.context("the server failed")?,
+            _ = servers => {}
             () = deadline => tracing::warn!("shutdown timeout: in-flight requests were abandoned"),
         }
         let finish = async {
@@ -290,6 +367,14 @@ impl Gateway {
 }
 
 impl State {
+    fn conn_limits(&self, max_connections: usize) -> ConnLimits {
+        ConnLimits {
+            header_read_timeout: self.limits.header_read_timeout,
+            keep_alive: self.limits.keep_alive,
+            max_connections,
+        }
+    }
+
     /// The caller's `x-request-id` if usable, else a new one.
     pub(crate) fn request_id(&self, given: Option<&str>) -> String {
         match given {
@@ -307,6 +392,41 @@ impl State {
             ),
         }
     }
+}
+
+/// Refuses an admin listener on a non-loopback address without a token.
+fn check_admin_addr(addr: std::net::SocketAddr, token: bool) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() && !token {
+        bail!(
+            "refusing to serve the admin endpoints on {addr} without a token: set \
+             HANDOFF_ADMIN_TOKEN (or admin.token_file), or listen on loopback"
+        );
+    }
+    Ok(())
+}
+
+/// Refuses limits that would serve nothing or time out at once.
+fn check_limits(limits: &LimitsConfig, admin: &AdminConfig) -> anyhow::Result<()> {
+    let zero = [
+        (
+            "limits.header_read_timeout",
+            limits.header_read_timeout.is_zero(),
+        ),
+        (
+            "limits.body_read_timeout",
+            limits.body_read_timeout.is_zero(),
+        ),
+        ("limits.max_connections", limits.max_connections == Some(0)),
+        (
+            "limits.max_concurrent_requests",
+            limits.max_concurrent_requests == 0,
+        ),
+        ("admin.max_connections", admin.max_connections == 0),
+    ];
+    if let Some((key, _)) = zero.iter().find(|(_, z)| *z) {
+        bail!("{key} must be more than 0");
+    }
+    Ok(())
 }
 
 /// Counts the deliveries running, so that a shutdown can wait for them.

@@ -8,8 +8,9 @@
 //! - [`sign`]: the signature a webhook sender computes.
 //!
 //! Endpoints: `POST /v1/transform/{rule}`, `POST /v1/webhooks/cognigy` (dispatch by the rules'
-//! conditions), `GET /health`, `GET /metrics`, `GET /rules`. docs/gateway.md has the status
-//! codes, the configuration reference and an embedding guide.
+//! conditions), `GET /livez`, and the admin endpoints `GET /health`, `GET /metrics`,
+//! `GET /rules` (on their own listener, or behind a bearer token). docs/gateway.md has the
+//! status codes, the connection limits, the configuration reference and an embedding guide.
 //!
 //! ```no_run
 //! use handoff_gateway::{GatewayConfig, Gateway};
@@ -27,10 +28,12 @@
 #![deny(missing_docs)]
 
 mod access;
+mod admin;
 mod config;
 mod deadletter;
 mod forward;
 mod gateway;
+mod listen;
 mod live;
 mod metrics;
 mod reply;
@@ -40,8 +43,8 @@ mod signature;
 mod token;
 
 pub use config::{
-    DeadLetterConfig, ForwardConfig, GatewayConfig, LogConfig, LogFormat, OAuthConfig, Secret,
-    SignatureConfig, Signed, TimestampUnit,
+    AdminConfig, DeadLetterConfig, ForwardConfig, GatewayConfig, LimitsConfig, LogConfig,
+    LogFormat, OAuthConfig, Secret, SignatureConfig, Signed, TimestampUnit,
 };
 pub use gateway::Gateway;
 pub use serve::{ServeArgs, serve_blocking};

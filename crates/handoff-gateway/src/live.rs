@@ -190,7 +190,7 @@ fn restart_required(running: &GatewayConfig, new: &GatewayConfig) -> Vec<&'stati
         format!("{a:?}") != format!("{b:?}")
     }
     let (a, b) = (running, new);
-    let checks: [(&'static str, bool); 11] = [
+    let checks: [(&'static str, bool); 13] = [
         ("listen", a.listen != b.listen),
         ("rules", a.rules != b.rules),
         ("watch", a.watch != b.watch),
@@ -208,6 +208,8 @@ fn restart_required(running: &GatewayConfig, new: &GatewayConfig) -> Vec<&'stati
         ("forward", differs(&a.forward, &b.forward)),
         ("log.format", a.log.format != b.log.format),
         ("log.audit", a.log.audit != b.log.audit),
+        ("limits", differs(&a.limits, &b.limits)),
+        ("admin", differs(&a.admin, &b.admin)),
     ];
     checks
         .into_iter()

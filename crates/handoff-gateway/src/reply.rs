@@ -39,6 +39,10 @@ pub(crate) enum GatewayCode {
     BodyUnreadable,
     NotFound,
     DeadLetterFailed,
+    // Connection limits and admin endpoints (issue 15, findings 1 and 9).
+    BodyTimeout,
+    AdminUnauthorized,
+    Overloaded,
 }
 
 impl GatewayCode {
@@ -62,6 +66,9 @@ impl GatewayCode {
                 "G130",
                 "dead_letter_failed",
             ),
+            BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "G112", "body_timeout"),
+            AdminUnauthorized => (StatusCode::UNAUTHORIZED, "G121", "admin_unauthorized"),
+            Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "G131", "overloaded"),
         }
     }
 }

@@ -1,33 +1,69 @@
-//! The HTTP endpoints: transform and webhook (read, verify, transform, answer or forward), and
-//! health, metrics and rules.
+//! The HTTP endpoints: transform and webhook (read, verify, transform, answer or forward), with
+//! load shedding and a body read timeout; the admin endpoints are in `admin.rs`.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Path, Request, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
-use sha2::{Digest, Sha256};
+use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::access::{self, Ending, Trace};
+use crate::admin;
 use crate::deadletter::Entry;
 use crate::gateway::State;
-use crate::metrics;
 use crate::reply::{ApiError, GatewayCode, not_found};
 
-pub(crate) fn router(state: Arc<State>) -> Router {
+/// The public listener's routes: the webhook routes, `/livez`, and either the admin
+/// endpoints (`admin_here`) or a minimal `/health`.
+pub(crate) fn public(state: Arc<State>, admin_here: bool) -> Router {
+    let router = webhooks(state.clone()).merge(admin::liveness(state.clone(), !admin_here));
+    let router = if admin_here {
+        router.merge(admin::routes(state))
+    } else {
+        router
+    };
+    router.fallback(not_found)
+}
+
+/// The admin listener's routes: the admin endpoints and `/livez`.
+pub(crate) fn admin_only(state: Arc<State>) -> Router {
+    admin::routes(state.clone())
+        .merge(admin::liveness(state, false))
+        .fallback(not_found)
+}
+
+/// `POST /v1/transform/{rule}` and `POST /v1/webhooks/cognigy`, at most
+/// `max_concurrent_requests` at once: one more is shed at once with 503 G131 and `Retry-After`.
+fn webhooks(state: Arc<State>) -> Router {
+    let retry_after = state.retry_after_secs;
+    let shed = move |_: tower::BoxError| async move {
+        let mut r = ApiError::gateway(
+            GatewayCode::Overloaded,
+            "too many requests are being handled; try again after Retry-After seconds",
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        r
+    };
+    let limit = tower::ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(shed))
+        .load_shed()
+        .layer(GlobalConcurrencyLimitLayer::with_semaphore(
+            state.requests.clone(),
+        ));
     Router::new()
         .route("/v1/transform/{rule}", post(transform))
         .route("/v1/webhooks/cognigy", post(webhook))
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .route("/rules", get(rules))
-        .fallback(not_found)
+        .route_layer(limit)
         .with_state(state)
 }
 
@@ -134,6 +170,12 @@ async fn handle(
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);
     }
+    if response.status() == StatusCode::REQUEST_TIMEOUT {
+        // The rest of the body is never read: the connection cannot carry another request.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 
@@ -147,7 +189,13 @@ async fn process(
     // Loaded once: a config reload does not change a request half-way.
     let live = state.reloader.live();
     let (parts, body) = request.into_parts();
-    let bytes = read_body(&parts.headers, body, live.max_body_bytes).await?;
+    let bytes = read_body(
+        &parts.headers,
+        body,
+        live.max_body_bytes,
+        state.body_read_timeout,
+    )
+    .await?;
     if live.log_bodies {
         trace.body = Some(bytes.clone());
     }
@@ -313,8 +361,14 @@ impl IntoResponse for Reply {
 }
 
 /// The body, refused with 413 before it is read when it declares a length over the limit, and
-/// while it is read otherwise.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+/// while it is read otherwise; 408 when it has not all arrived within `timeout` (a slow or
+/// a short body).
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -322,7 +376,16 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     if let Some(n) = declared.filter(|n| *n > limit as u64) {
         return Err(ApiError::too_large(Some(n), limit));
     }
-    match Limited::new(body, limit).collect().await {
+    let Ok(read) = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await else {
+        return Err(ApiError::gateway(
+            GatewayCode::BodyTimeout,
+            format!(
+                "the body did not arrive within {}",
+                humantime::format_duration(timeout)
+            ),
+        ));
+    };
+    match read {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             Err(ApiError::too_large(None, limit))
@@ -354,64 +417,6 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
             format!("the content type must be application/json, not `{given}`"),
         ))
     }
-}
-
-async fn health(AxState(state): AxState<Arc<State>>) -> Response {
-    let plan = state.runner.plan();
-    let reload_error = state.runner.last_reload_error().map(|d| d.to_string());
-    let degraded = reload_error.is_some() || state.reloader.degraded();
-    let signatures = state.reloader.live().verifier.is_some();
-    let dead_letter = state.dead_letter.as_ref().map(|dl| {
-        json!({
-            "path": dl.path().display().to_string(),
-            "entries": dl.len(),
-            "bytes": dl.bytes(),
-        })
-    });
-    axum::Json(json!({
-        "status": if degraded { "degraded" } else { "ok" },
-        "rules_loaded": plan.rule_names().count(),
-        "rule_set_hash": plan.hash(),
-        "last_reload_error": reload_error,
-        "signatures": if signatures { "on" } else { "off" },
-        "config": state.reloader.health(),
-        "dead_letter": dead_letter,
-        "uptime_seconds": state.started.elapsed().as_secs(),
-    }))
-    .into_response()
-}
-
-async fn metrics(AxState(state): AxState<Arc<State>>) -> Response {
-    let rules = state.runner.plan().rule_names().count();
-    let backlog = state.dead_letter.as_ref().map_or(0, |dl| dl.len());
-    let text = state.metrics.encode(rules, backlog);
-    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
-}
-
-async fn rules(AxState(state): AxState<Arc<State>>) -> Response {
-    let plan = state.runner.plan();
-    let file_hash = |name: &str| {
-        plan.files()
-            .iter()
-            .find(|f| f.name == name)
-            .map(|f| hex::encode(Sha256::digest(f.text.as_bytes())))
-    };
-    let rules: Vec<_> = plan
-        .info()
-        .rules
-        .into_iter()
-        .map(|r| {
-            json!({
-                "name": r.name,
-                "description": r.description,
-                "file": r.file,
-                "file_sha256": file_hash(&r.file),
-                "condition": r.condition,
-                "forward": state.forwarder.upstream(&r.name).map(|u| u.url.as_str()),
-            })
-        })
-        .collect();
-    axum::Json(json!({ "rule_set_hash": plan.hash(), "rules": rules })).into_response()
 }
 
 #[cfg(test)]

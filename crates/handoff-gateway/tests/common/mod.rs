@@ -86,6 +86,28 @@ impl Server {
         }
     }
 
+    /// The gateway with a separate admin listener (also at an ephemeral port); returns the
+    /// server and the admin listener's base URL.
+    pub(crate) async fn start_with_admin(config: GatewayConfig) -> (Server, String) {
+        let gateway = Gateway::new(config).expect("the gateway starts");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let admin_base = format!("http://{}", admin.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let gateway_handle = gateway.clone();
+        let task = tokio::spawn(gateway.serve_with_admin(listener, Some(admin), async {
+            let _ = rx.await;
+        }));
+        let server = Server {
+            base,
+            gateway: gateway_handle,
+            stop: Some(tx),
+            task: Some(task),
+        };
+        (server, admin_base)
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
