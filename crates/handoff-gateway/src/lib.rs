@@ -40,6 +40,7 @@ mod reply;
 mod routes;
 mod serve;
 mod signature;
+mod tasks;
 mod token;
 
 pub use config::{
