@@ -273,12 +273,7 @@ async fn an_expired_token_is_replaced() {
         ]
     );
 
-    let metrics = reqwest::get(s.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains(
             "handoff_gateway_token_fetches_total{rule=\"cxone-handoff\",result=\"ok\"} 2"
@@ -346,12 +341,7 @@ interactionId = { path = "$.sessionId" }
     );
     assert!(mock.received().is_empty(), "nothing was delivered");
     // Issue 15, finding 8: it was counted as `transformed`.
-    let metrics = reqwest::get(s.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     let line = "handoff_gateway_requests_total{endpoint=\"webhook\",rule=\"cxone-handoff\",\
                 outcome=\"ignored\",code=\"\"} 1";
     assert!(metrics.contains(line), "{metrics}");

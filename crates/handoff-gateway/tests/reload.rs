@@ -56,12 +56,7 @@ async fn a_broken_edit_shows_in_health_while_the_old_rules_serve() {
     .await;
     assert_eq!(queue(&s).await, "q-two");
     assert_ne!(s.health().await["rule_set_hash"], hash);
-    let metrics = reqwest::get(s.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(metrics.contains("handoff_gateway_rule_reloads_total{result=\"error\"}"));
     s.stop().await.unwrap();
 }

@@ -218,12 +218,7 @@ async fn a_failed_reload_keeps_the_old_config_and_shows_in_health() {
     assert_eq!(health["config"]["reloads_failed"], 3);
     assert_eq!(health["config"]["last_reload_error"], Value::Null);
     assert_eq!(send(&s, NEW, None, false).await.0, 200);
-    let metrics = reqwest::get(s.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains("handoff_gateway_config_reloads_total{result=\"error\"} 3"),
         "{metrics}"

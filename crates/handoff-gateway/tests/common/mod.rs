@@ -121,6 +121,12 @@ impl Server {
     pub(crate) async fn health(&self) -> Value {
         get_json(&self.url("/health")).await
     }
+
+    /// The `/metrics` text.
+    pub(crate) async fn metrics(&self) -> String {
+        let answer = reqwest::get(self.url("/metrics")).await.unwrap();
+        answer.text().await.unwrap()
+    }
 }
 
 /// How a test request is signed.
