@@ -39,7 +39,14 @@ pub(crate) struct DeadLetter {
     /// the process stopped in between, so nothing is lost (a delivery may be repeated).
     replaying: PathBuf,
     lock: Mutex<()>,
-    entries: AtomicU64,
+    /// Lines in the file (changed under `lock`).
+    in_file: AtomicU64,
+    /// Lines a running replay has taken out of the file (changed under `lock`).
+    taken: AtomicU64,
+    /// Entries not delivered yet, in the file or taken out: changed only by an append (+1) and
+    /// by the end of a replay (- those delivered), so a reader never sees a round in flight as
+    /// an empty file.
+    undelivered: AtomicU64,
 }
 
 impl DeadLetter {
@@ -51,7 +58,9 @@ impl DeadLetter {
             path: path.to_path_buf(),
             replaying: PathBuf::from(replaying),
             lock: Mutex::new(()),
-            entries: AtomicU64::new(0),
+            in_file: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
+            undelivered: AtomicU64::new(0),
         };
         if dl.replaying.exists() {
             let lines = read_lines(&dl.replaying)?;
@@ -64,13 +73,14 @@ impl DeadLetter {
             Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
             Err(e) => return Err(e),
         };
-        dl.entries.store(n, Ordering::Relaxed);
+        dl.in_file.store(n, Ordering::Relaxed);
+        dl.undelivered.store(n, Ordering::Relaxed);
         Ok(dl)
     }
 
-    /// Entries in the file now (those out for replay excluded).
+    /// Entries not delivered yet: those in the file and those a running replay has taken out.
     pub(crate) fn len(&self) -> u64 {
-        self.entries.load(Ordering::Relaxed)
+        self.undelivered.load(Ordering::Relaxed)
     }
 
     /// The file's size in bytes.
@@ -86,19 +96,23 @@ impl DeadLetter {
     pub(crate) fn append(&self, entry: &Entry) -> io::Result<()> {
         let line = serde_json::to_string(entry).map_err(io::Error::other)?;
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.append_lines(&[line])
+        self.append_lines(&[line])?;
+        self.undelivered.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Takes every line out for a replay (the file is renamed to `PATH.replaying`). Blocking.
     pub(crate) fn take(&self) -> io::Result<Vec<String>> {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        if self.len() == 0 {
+        if self.in_file.load(Ordering::Relaxed) == 0 {
             return Ok(Vec::new());
         }
         std::fs::rename(&self.path, &self.replaying)?;
         sync_dir(&self.path)?;
-        self.entries.store(0, Ordering::Relaxed);
-        read_lines(&self.replaying)
+        self.in_file.store(0, Ordering::Relaxed);
+        let lines = read_lines(&self.replaying)?;
+        self.taken.store(lines.len() as u64, Ordering::Relaxed);
+        Ok(lines)
     }
 
     /// Ends a replay: the lines still undelivered go back into the file, then the taken-out
@@ -106,6 +120,8 @@ impl DeadLetter {
     pub(crate) fn put_back(&self, lines: &[String]) -> io::Result<()> {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         self.append_lines(lines)?;
+        let delivered = (self.taken.swap(0, Ordering::Relaxed)).saturating_sub(lines.len() as u64);
+        self.undelivered.fetch_sub(delivered, Ordering::Relaxed);
         match std::fs::remove_file(&self.replaying) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
@@ -128,7 +144,7 @@ impl DeadLetter {
         }
         file.write_all(buf.as_bytes())?;
         file.sync_data()?;
-        self.entries
+        self.in_file
             .fetch_add(lines.len() as u64, Ordering::Relaxed);
         Ok(())
     }
@@ -192,8 +208,9 @@ mod tests {
 
         let taken = dl.take().unwrap();
         assert_eq!(taken.len(), 2);
-        assert_eq!(dl.len(), 0);
+        assert_eq!(dl.len(), 2, "taken out for a replay, still undelivered");
         dl.append(&entry("c")).unwrap();
+        assert_eq!(dl.len(), 3);
         drop(dl);
         // The process stopped mid-replay: the taken entries come back at the next open.
         let dl = DeadLetter::open(&path).unwrap();
