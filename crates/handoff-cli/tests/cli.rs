@@ -313,16 +313,24 @@ fn an_interrupted_run_writes_what_it_read_and_says_how_far_it_got() {
         notice.contains("interrupted: stopping after the input being read"),
         "{notice}"
     );
-    // That input ends the wait: it is still transformed, and the run stops after it.
-    stdin.write_all(b"{\"sessionId\": \"s2\"}\n").unwrap();
+    // If the run was waiting in a read, that input ends the wait: it is still transformed, and
+    // the run stops after it. If the signal came before the run went back to reading, it stops
+    // at once and never reads it (the pipe may then be closed: the write may fail). Which of the
+    // two happens is up to the scheduler; in both, what was read is written and the summary
+    // says exactly how far the run got.
+    let _ = stdin.write_all(b"{\"sessionId\": \"s2\"}\n");
     drop(stdin);
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
-    assert!(rest.contains("\"interactionId\":\"s2\""), "{rest}");
     let mut log = String::new();
     stderr.read_to_string(&mut log).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(130), "{log}");
-    let want = "read 2 = ok 2 + no rule 0 + failed 0 [interrupted after <stdin>:2]";
+    let want = if rest.is_empty() {
+        "read 1 = ok 1 + no rule 0 + failed 0 [interrupted after <stdin>:1]"
+    } else {
+        assert!(rest.contains("\"interactionId\":\"s2\""), "{rest}");
+        "read 2 = ok 2 + no rule 0 + failed 0 [interrupted after <stdin>:2]"
+    };
     assert!(log.contains(want), "{log}");
 }
 
