@@ -98,9 +98,8 @@ impl fmt::Debug for Sinks<'_> {
 /// Callbacks of a running batch, both called on the calling thread between chunks.
 #[derive(Default)]
 pub struct Hooks<'h> {
-    /// Polled after each chunk is read and written; `true` ends the run there, with the summary
-    /// marked interrupted. A stop never cuts in before a read, so the input being read (or, on
-    /// a pipe, the next one) when it comes is transformed and written.
+    /// Polled before each chunk is read; `true` ends the run early. Chunks already read are
+    /// still transformed and written, and the summary is marked interrupted.
     pub stop: Option<&'h mut dyn FnMut() -> bool>,
     /// Told the running totals after each chunk is written.
     pub progress: Option<&'h mut dyn FnMut(&Summary)>,
@@ -227,18 +226,16 @@ fn run_inline(
 ) -> io::Result<()> {
     let mut chunk = Chunk::default();
     let audit = writer.sinks.audit.is_some();
-    // The stop is looked at after an input, never before a read: what is read when it comes,
-    // or the next input if it comes between two, is still transformed and written.
     while !reader.done() {
+        if hooks.stop() {
+            writer.summary.interrupted = true;
+            break;
+        }
         chunk.clear();
         chunk.bytes = reader.fill(&mut chunk)?;
         chunk.transform(plan, options, audit);
         writer.write(&chunk)?;
         hooks.progress(&writer.summary);
-        if hooks.stop() {
-            writer.summary.interrupted = true;
-            break;
-        }
     }
     Ok(())
 }
@@ -340,6 +337,11 @@ fn feed<'p>(
     let window = 2 * queue.options.jobs as u64;
     loop {
         while next_read - next_write < window && !reader.done() {
+            if hooks.stop() {
+                writer.summary.interrupted = true;
+                reader.stop();
+                break;
+            }
             let mut chunk = spare.pop().unwrap_or_default();
             chunk.clear();
             chunk.seq = next_read;
@@ -347,12 +349,6 @@ fn feed<'p>(
             next_read += 1;
             if queue.work.send(chunk).is_err() {
                 return Err(stopped());
-            }
-            // As in `run_inline`: after an input, never before a read.
-            if hooks.stop() {
-                writer.summary.interrupted = true;
-                reader.stop();
-                break;
             }
         }
         if next_read == next_write {

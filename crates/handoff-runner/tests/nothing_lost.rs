@@ -299,41 +299,44 @@ proptest! {
     }
 }
 
-/// A stop that is already asked for when the run starts (a signal between two inputs of a pipe)
-/// does not cut in before the read: the input read is transformed and written, on one job or
-/// several, and the run is marked interrupted after it.
+/// A stop is looked at before each read: asked for before the first, the run reads nothing
+/// and says so; asked for after the first chunk, what that chunk read is all written and the
+/// rest is never read. On one job and several.
 #[test]
-fn a_stop_before_a_read_still_lets_the_input_being_read_through() {
+fn a_stop_ends_the_run_before_its_next_read_and_keeps_what_was_read() {
     let plan = plan();
     for jobs in [1, 2] {
-        let text = b"{\"id\": 1}\n".to_vec();
-        let inputs = vec![Input::ndjson("pipe", io::Cursor::new(text))];
-        let mut out = Vec::new();
-        let sinks = Sinks {
-            out: Some(&mut out),
-            ..Sinks::default()
-        };
-        let options = Options {
-            jobs,
-            ..Options::default()
-        };
-        let mut asked = 0;
-        let mut stop = || {
-            asked += 1;
-            true
-        };
-        let mut hooks = Hooks {
-            stop: Some(&mut stop),
-            progress: None,
-        };
-        let summary = run(&plan, inputs, sinks, &options, &mut hooks).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "{\"id\":1}\n",
-            "jobs {jobs}"
-        );
-        assert_eq!((summary.read, summary.ok), (1, 1), "jobs {jobs}");
-        assert!(summary.interrupted, "jobs {jobs}");
-        assert!(asked >= 1, "jobs {jobs}");
+        for stop_after in [0, 1] {
+            let text = b"{\"id\": 1}\n".to_vec();
+            let inputs = vec![Input::ndjson("pipe", io::Cursor::new(text))];
+            let mut out = Vec::new();
+            let sinks = Sinks {
+                out: Some(&mut out),
+                ..Sinks::default()
+            };
+            let options = Options {
+                jobs,
+                ..Options::default()
+            };
+            let mut asked = 0;
+            let mut stop = || {
+                asked += 1;
+                asked > stop_after
+            };
+            let mut hooks = Hooks {
+                stop: Some(&mut stop),
+                progress: None,
+            };
+            let summary = run(&plan, inputs, sinks, &options, &mut hooks).unwrap();
+            let what = format!("jobs {jobs}, stop after {stop_after} polls");
+            let want = if stop_after == 0 { "" } else { "{\"id\":1}\n" };
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{what}");
+            assert_eq!(
+                (summary.read, summary.ok),
+                (stop_after, stop_after),
+                "{what}"
+            );
+            assert!(summary.interrupted, "{what}");
+        }
     }
 }
