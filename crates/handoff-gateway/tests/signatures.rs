@@ -73,11 +73,7 @@ async fn both_secrets_are_accepted_while_rotating_and_a_removed_one_is_refused_a
         200,
         "not before a reload"
     );
-    let g = s.gateway.clone();
-    tokio::task::spawn_blocking(move || g.reload())
-        .await
-        .unwrap()
-        .unwrap();
+    s.reload().await.unwrap();
     let health = s.health().await;
     assert_eq!(
         (reloads(&health), &health["config"]["secrets"]),
@@ -187,15 +183,9 @@ async fn a_failed_reload_keeps_the_old_config_and_shows_in_health() {
     let file = dir.path().join("secret");
     std::fs::write(&file, OLD).unwrap();
     let s = Server::start(from_file(&file)).await;
-    let reload = async |s: &Server| {
-        let g = s.gateway.clone();
-        tokio::task::spawn_blocking(move || g.reload())
-            .await
-            .unwrap()
-    };
     for (bad, why) in [("short", "5 bytes long"), ("", "empty")] {
         std::fs::write(&file, bad).unwrap();
-        let e = format!("{:#}", reload(&s).await.unwrap_err());
+        let e = format!("{:#}", s.reload().await.unwrap_err());
         assert!(e.contains(why), "{e}");
         let health = s.health().await;
         assert_eq!(health["status"], "degraded");
@@ -208,11 +198,11 @@ async fn a_failed_reload_keeps_the_old_config_and_shows_in_health() {
         );
     }
     std::fs::remove_file(&file).unwrap();
-    assert!(reload(&s).await.is_err(), "a missing file");
+    assert!(s.reload().await.is_err(), "a missing file");
     assert_eq!(send(&s, OLD, None, false).await.0, 200);
 
     std::fs::write(&file, NEW).unwrap();
-    reload(&s).await.unwrap();
+    s.reload().await.unwrap();
     let health = s.health().await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["config"]["reloads_failed"], 3);
@@ -242,11 +232,7 @@ async fn a_reload_applies_what_it_can_and_names_what_needs_a_restart() {
         c.listen = "127.0.0.1:1".parse().unwrap();
         c.max_body_bytes = 16;
     }
-    let g = s.gateway.clone();
-    tokio::task::spawn_blocking(move || g.reload())
-        .await
-        .unwrap()
-        .unwrap();
+    s.reload().await.unwrap();
     let health = s.health().await;
     assert_eq!(
         health["config"]["restart_required"],
@@ -258,11 +244,7 @@ async fn a_reload_applies_what_it_can_and_names_what_needs_a_restart() {
 
     // Signatures cannot be turned off by a reload.
     next.lock().unwrap().signature.secret_file = None;
-    let g = s.gateway.clone();
-    let e = tokio::task::spawn_blocking(move || g.reload())
-        .await
-        .unwrap()
-        .unwrap_err();
+    let e = s.reload().await.unwrap_err();
     assert!(
         format!("{e:#}").contains("does not turn signatures off"),
         "{e:#}"

@@ -122,6 +122,15 @@ impl Server {
         get_json(&self.url("/health")).await
     }
 
+    /// Reloads the config and the rules through the gateway's handle, off the async threads
+    /// (a reload reads files and compiles), as SIGHUP does.
+    pub(crate) async fn reload(&self) -> anyhow::Result<()> {
+        let g = self.gateway.clone();
+        tokio::task::spawn_blocking(move || g.reload())
+            .await
+            .unwrap()
+    }
+
     /// The `/metrics` text.
     pub(crate) async fn metrics(&self) -> String {
         let answer = reqwest::get(self.url("/metrics")).await.unwrap();
