@@ -44,9 +44,14 @@ pub(crate) struct Ending<'a> {
 /// Writes the access-log line (target `handoff::access`) and, when an audit file is open, the
 /// audit record; never a secret, and the body only when `trace.body` holds it.
 pub(crate) async fn record(state: &State, trace: &Trace, end: &Ending<'_>) {
+    // The plan that ran, or (when none did) the plan serving now.
+    let serving;
     let hash = match &trace.hash {
-        Some(h) => h.clone(),
-        None => state.runner.plan().hash().to_owned(),
+        Some(h) => h.as_str(),
+        None => {
+            serving = state.runner.plan();
+            serving.hash()
+        }
     };
     let rule = Some(trace.rule.as_str()).filter(|r| !r.is_empty());
     let body = trace.body.as_ref().map(|b| String::from_utf8_lossy(b));
@@ -55,7 +60,7 @@ pub(crate) async fn record(state: &State, trace: &Trace, end: &Ending<'_>) {
         request_id = end.request_id,
         endpoint = end.endpoint,
         rule,
-        rule_set_hash = %hash,
+        rule_set_hash = hash,
         outcome = end.outcome,
         code = end.code,
         status = end.status,
@@ -76,7 +81,7 @@ pub(crate) async fn record(state: &State, trace: &Trace, end: &Ending<'_>) {
             request_id: end.request_id,
         },
         rule,
-        rule_set_hash: &hash,
+        rule_set_hash: hash,
         outcome: end.outcome,
         reason: trace.reason.as_deref(),
         code: end.code.map(str::to_owned),

@@ -86,14 +86,12 @@ fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
 }
 
 async fn livez(AxState(state): AxState<Arc<State>>) -> Response {
-    let degraded = state.runner.last_reload_error().is_some() || state.reloader.degraded();
-    axum::Json(json!({ "status": if degraded { "degraded" } else { "ok" } })).into_response()
+    axum::Json(json!({ "status": state.status() })).into_response()
 }
 
 async fn health(AxState(state): AxState<Arc<State>>) -> Response {
     let plan = state.runner.plan();
     let reload_error = state.runner.last_reload_error().map(|d| d.to_string());
-    let degraded = reload_error.is_some() || state.reloader.degraded();
     let signatures = state.reloader.live().verifier.is_some();
     let dead_letter = state.dead_letter.as_ref().map(|dl| {
         json!({
@@ -103,7 +101,7 @@ async fn health(AxState(state): AxState<Arc<State>>) -> Response {
         })
     });
     axum::Json(json!({
-        "status": if degraded { "degraded" } else { "ok" },
+        "status": state.status(),
         "rules_loaded": plan.rule_names().count(),
         "rule_set_hash": plan.hash(),
         "last_reload_error": reload_error,

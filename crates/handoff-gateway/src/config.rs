@@ -90,7 +90,6 @@ pub struct SignatureConfig {
     /// The replay window around the gateway's clock. Default `5m`.
     #[serde(with = "duration")]
     pub tolerance: Duration,
-    // --- issue 15, finding 10: rotation, secret length, timestamp unit, signed string ---
     /// The shortest secret accepted, in bytes; a shorter one is a start-up error (and a
     /// refused reload). Default 32.
     pub min_secret_bytes: usize,
@@ -149,8 +148,6 @@ pub enum Signed {
     Body,
 }
 
-// --- issue 15, finding 11: operator logs ([log]) ---
-
 /// Logging: the format of the log on stderr, what the access log shows, and an audit file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -174,8 +171,6 @@ pub enum LogFormat {
     /// One JSON object a line.
     Json,
 }
-
-// --- end of the [log] block ---
 
 /// Where failed deliveries are kept, and how often they are tried again.
 #[derive(Debug, Clone, Deserialize)]
@@ -369,8 +364,6 @@ impl fmt::Debug for Secret {
     }
 }
 
-// ---- Connection limits and admin endpoints (`[limits]`, `[admin]`) ------------------------
-
 /// Connection and request limits: what a slow or flooding client can hold.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -452,7 +445,6 @@ impl LimitsConfig {
         })
     }
 }
-// ---- end of `[limits]` and `[admin]` -------------------------------------------------------
 
 /// Durations as humantime strings: `"250ms"`, `"10s"`, `"5m"`.
 mod duration {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use axum::Router;
+use handoff_runner::watch::Watcher;
 use handoff_runner::{Guard, Runner};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
@@ -18,7 +19,7 @@ use crate::config::{AdminConfig, GatewayConfig, LimitsConfig, Secret};
 use crate::deadletter::DeadLetter;
 use crate::forward::Forwarder;
 use crate::listen::{self, ConnLimits};
-use crate::live::{ConfigSource, Reloader, SecretWatcher};
+use crate::live::{ConfigSource, Reloader, watch_secret_file};
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::tasks::{RESTART_DELAY, replay_loop, supervised};
@@ -53,14 +54,11 @@ pub(crate) struct State {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) started: Instant,
     pub(crate) deliveries: InFlight,
-    /// `[limits]`: the body read timeout, the requests handled at once (a permit each) and
-    /// the `Retry-After` of a shed one.
-    pub(crate) body_read_timeout: Duration,
+    /// `[limits]`, and a permit per request handled (`max_concurrent_requests` of them).
+    pub(crate) limits: LimitsConfig,
     pub(crate) requests: Arc<Semaphore>,
-    pub(crate) retry_after_secs: u64,
     /// `[admin]`: the bearer token of the admin endpoints, if any.
     pub(crate) admin_token: Option<Secret>,
-    limits: LimitsConfig,
     admin: AdminConfig,
     shutdown_timeout: Duration,
     allow_unsigned: bool,
@@ -68,9 +66,9 @@ pub(crate) struct State {
     id_prefix: String,
     next_id: AtomicU64,
     /// Kept alive for hot reload; dropped with the gateway.
-    _watcher: Mutex<Option<handoff_runner::runner::RuleWatcher>>,
+    _watcher: Mutex<Option<Watcher>>,
     /// Reloads the config when the secret file changes; dropped with the gateway.
-    secret_watcher: Mutex<Option<SecretWatcher>>,
+    secret_watcher: Mutex<Option<Watcher>>,
 }
 
 impl Gateway {
@@ -176,9 +174,7 @@ impl Gateway {
                 metrics,
                 started: Instant::now(),
                 deliveries: InFlight::default(),
-                body_read_timeout: limits.body_read_timeout,
                 requests: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
-                retry_after_secs: limits.retry_after.as_secs().max(1),
                 admin_token,
                 limits,
                 admin: admin_config,
@@ -198,7 +194,7 @@ impl Gateway {
             .filter(|_| watch_secret)
         {
             let state = Arc::downgrade(&gateway.state);
-            let w = SecretWatcher::new(file, move || {
+            let w = watch_secret_file(file, move || {
                 if let Some(s) = state.upgrade() {
                     let _ = s.reloader.reload(&s.metrics);
                 }
@@ -366,6 +362,16 @@ impl Gateway {
 }
 
 impl State {
+    /// `degraded` while the last rule reload or config reload failed (or was refused), else
+    /// `ok`: what `/health` and `/livez` say.
+    pub(crate) fn status(&self) -> &'static str {
+        if self.runner.last_reload_error().is_some() || self.reloader.degraded() {
+            "degraded"
+        } else {
+            "ok"
+        }
+    }
+
     fn conn_limits(&self, max_connections: usize) -> ConnLimits {
         ConnLimits {
             header_read_timeout: self.limits.header_read_timeout,

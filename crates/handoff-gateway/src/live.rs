@@ -12,8 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::bail;
 use arc_swap::ArcSwap;
-use notify::RecursiveMode;
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use handoff_runner::watch::{Watcher, watch_paths};
 use serde_json::{Value, json};
 
 use crate::config::GatewayConfig;
@@ -61,7 +60,6 @@ impl Live {
 /// What `/health` says about config reloads.
 #[derive(Debug, Default)]
 struct Status {
-    ok: u64,
     failed: u64,
     last_error: Option<String>,
     restart_required: Vec<&'static str>,
@@ -121,7 +119,6 @@ impl Reloader {
         metrics.config_reload(result.is_ok());
         match &result {
             Ok(restart) => {
-                status.ok += 1;
                 status.last_error = None;
                 status.restart_required.clone_from(restart);
                 let secrets = self
@@ -190,7 +187,7 @@ fn restart_required(running: &GatewayConfig, new: &GatewayConfig) -> Vec<&'stati
         format!("{a:?}") != format!("{b:?}")
     }
     let (a, b) = (running, new);
-    let checks: [(&'static str, bool); 13] = [
+    let checks = [
         ("listen", a.listen != b.listen),
         ("rules", a.rules != b.rules),
         ("watch", a.watch != b.watch),
@@ -219,54 +216,23 @@ fn restart_required(running: &GatewayConfig, new: &GatewayConfig) -> Vec<&'stati
 
 /// Watches a secret file (its folder, so that a file replaced by a rename, or a Kubernetes
 /// secret's `..data` link swapped, is seen) and calls `on_change` once a burst of changes has
-/// settled; dropping it stops the watching.
-pub(crate) struct SecretWatcher {
-    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
-}
-
-impl std::fmt::Debug for SecretWatcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretWatcher")
-    }
-}
-
-impl SecretWatcher {
-    pub(crate) fn new(
-        file: &Path,
-        on_change: impl Fn() + Send + 'static,
-    ) -> notify::Result<SecretWatcher> {
-        let folder = match file.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = file.file_name().map(ToOwned::to_owned);
-        // The secret file itself, or a Kubernetes secret's `..data` links; not the other files
-        // of its folder (a dead-letter or audit file kept beside it must not reload).
-        let concerns = move |p: &Path| {
-            let n = p.file_name();
-            n == name.as_deref() || n.is_some_and(|n| n.to_string_lossy().starts_with(".."))
-        };
-        let mut debouncer = new_debouncer(
-            handoff_runner::runner::RELOAD_SETTLE,
-            None,
-            move |events: DebounceEventResult| {
-                // Reading the secret is an access event: it must not reload again.
-                let changed = events.is_ok_and(|e| {
-                    e.iter().any(|e| {
-                        !e.kind.is_access()
-                            && (e.need_rescan() || e.paths.iter().any(|p| concerns(p)))
-                    })
-                });
-                if changed {
-                    on_change();
-                }
-            },
-        )?;
-        debouncer.watch(&folder, RecursiveMode::NonRecursive)?;
-        Ok(SecretWatcher {
-            _debouncer: debouncer,
-        })
-    }
+/// settled; dropping the watcher stops the watching.
+pub(crate) fn watch_secret_file(
+    file: &Path,
+    on_change: impl Fn() + Send + 'static,
+) -> notify::Result<Watcher> {
+    let folder = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = file.file_name().map(ToOwned::to_owned);
+    // The secret file itself, or a Kubernetes secret's `..data` links; not the other files of
+    // its folder (a dead-letter or audit file kept beside it must not reload).
+    let concerns = move |p: &Path| {
+        let n = p.file_name();
+        n == name.as_deref() || n.is_some_and(|n| n.to_string_lossy().starts_with(".."))
+    };
+    watch_paths(&[folder], false, concerns, on_change)
 }
 
 #[cfg(test)]

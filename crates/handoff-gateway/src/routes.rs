@@ -43,7 +43,7 @@ pub(crate) fn admin_only(state: Arc<State>) -> Router {
 /// `POST /v1/transform/{rule}` and `POST /v1/webhooks/cognigy`, at most
 /// `max_concurrent_requests` at once: one more is shed at once with 503 G131 and `Retry-After`.
 fn webhooks(state: Arc<State>) -> Router {
-    let retry_after = state.retry_after_secs;
+    let retry_after = state.limits.retry_after.as_secs().max(1);
     let shed = move |_: tower::BoxError| async move {
         let mut r = ApiError::gateway(
             GatewayCode::Overloaded,
@@ -127,25 +127,23 @@ async fn handle(
             let outcome = match &reply {
                 Reply::Output { ignored: None, .. } => "transformed",
                 Reply::Output {
-                    ignored: Some(_), ..
-                }
-                | Reply::Ignored { .. } => "ignored",
-                Reply::Delivered { .. } => "delivered",
-                Reply::DeadLettered(_) => "dead_lettered",
-            };
-            match &reply {
-                Reply::Output {
                     ignored: Some(r), ..
                 }
-                | Reply::Ignored { reason: r, .. } => trace.reason = Some(r.clone()),
+                | Reply::Ignored { reason: r, .. } => {
+                    trace.reason = Some(r.clone());
+                    "ignored"
+                }
                 Reply::Delivered {
                     status, attempts, ..
-                } => (trace.upstream_status, trace.attempts) = (*status, Some(*attempts)),
+                } => {
+                    (trace.upstream_status, trace.attempts) = (*status, Some(*attempts));
+                    "delivered"
+                }
                 Reply::DeadLettered(e) => {
                     (trace.upstream_status, trace.attempts) = (e.status, Some(e.attempts));
+                    "dead_lettered"
                 }
-                Reply::Output { .. } => {}
-            }
+            };
             state.metrics.request(endpoint, &trace.rule, outcome, "");
             (outcome, None, reply.into_response())
         }
@@ -193,7 +191,7 @@ async fn process(
         &parts.headers,
         body,
         live.max_body_bytes,
-        state.body_read_timeout,
+        state.limits.body_read_timeout,
     )
     .await?;
     if live.log_bodies {

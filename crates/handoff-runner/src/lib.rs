@@ -29,6 +29,7 @@ pub mod batch;
 pub mod ruletest;
 pub mod runner;
 pub mod summary;
+pub mod watch;
 
 pub use runner::{Guard, Runner};
 pub use summary::Summary;

@@ -1,4 +1,4 @@
-//! The embeddable runner: a hot-swappable plan, per-rule metrics, and a folder watcher.
+//! The embeddable runner: a hot-swappable plan, per-rule metrics, and reload on change.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,9 +11,9 @@ use handoff_core::{
     Code, Diagnostic, Diagnostics, Error, Outcome, Plan, SourceFile, compile_paths,
 };
 use hdrhistogram::Histogram;
-use notify::RecursiveMode;
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use serde_json::Value;
+
+use crate::watch::{Watcher, watch_paths};
 
 /// Number of metric shards (threads map onto them round-robin).
 const METRIC_SHARDS: usize = 16;
@@ -296,42 +296,22 @@ impl Runner {
     }
 
     /// Watches the rule paths and reloads once a burst of changes has settled (an editor's
-    /// save, a deploy's copy: notify's debouncer waits for [`RELOAD_SETTLE`] without events),
-    /// until the returned [`RuleWatcher`] is dropped. `on_reload` hears each reload's result
-    /// (the gateway logs or exports it).
+    /// save, a deploy's copy; see [`watch_paths`]), until the returned [`Watcher`] is dropped.
+    /// `on_reload` hears each reload's result (the gateway logs or exports it).
     pub fn watch(
         self: &Arc<Self>,
         on_reload: impl Fn(Result<(), Diagnostics>) + Send + 'static,
-    ) -> notify::Result<RuleWatcher> {
+    ) -> notify::Result<Watcher> {
         let runner = Arc::downgrade(self);
-        let mut debouncer =
-            new_debouncer(RELOAD_SETTLE, None, move |events: DebounceEventResult| {
-                // Reading the rules is an access event of its own: it must not reload again.
-                let changed = events.is_ok_and(|e| e.iter().any(|e| !e.kind.is_access()));
-                if let (true, Some(runner)) = (changed, runner.upgrade()) {
+        watch_paths(
+            &self.paths,
+            true,
+            |_| true,
+            move || {
+                if let Some(runner) = runner.upgrade() {
                     on_reload(runner.reload());
                 }
-            })?;
-        for p in &self.paths {
-            debouncer.watch(p, RecursiveMode::Recursive)?;
-        }
-        Ok(RuleWatcher {
-            _debouncer: debouncer,
-        })
-    }
-}
-
-/// How long the rule paths must be quiet after a change before they are reloaded.
-pub const RELOAD_SETTLE: Duration = Duration::from_millis(250);
-
-/// Watches a runner's rule paths (see [`Runner::watch`]); dropping it stops the watching.
-pub struct RuleWatcher {
-    // Held for its Drop, which stops the watching thread.
-    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
-}
-
-impl std::fmt::Debug for RuleWatcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RuleWatcher")
+            },
+        )
     }
 }
